@@ -1,0 +1,31 @@
+"""Exceptions raised by itnet-ts. Every user-facing error is an ``ITNetError``."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendUnavailable",
+    "ITNetError",
+    "ITNetInputError",
+    "ITNetModelFileError",
+    "ITNetNotFittedError",
+]
+
+
+class ITNetError(Exception):
+    """Base class of every error itnet-ts raises on purpose."""
+
+
+class ITNetInputError(ITNetError, ValueError):
+    """The data or arguments given are invalid; the message says where and how to fix it."""
+
+
+class ITNetModelFileError(ITNetError, ValueError):
+    """A saved model file is missing, truncated, tampered with, or of an unknown format."""
+
+
+class ITNetNotFittedError(ITNetError, AttributeError):
+    """``predict`` (or similar) was called before ``fit``."""
+
+
+class BackendUnavailable(ITNetError, RuntimeError):
+    """A scan backend was asked for but cannot run here (missing package or device)."""
