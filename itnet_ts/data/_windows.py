@@ -1,0 +1,337 @@
+"""Forecast windows (history up to a cutoff + queries after it) and padded model batches.
+
+A window is one series cut at one cutoff time: the history is a contiguous run of its time
+points (all at or before the cutoff) and the queries are (time, channel) pairs after the
+cutoff, with their observed targets when known. Time coordinates are computed in int64 ns /
+float64 relative to each window's cutoff and only then cast to float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from itnet_ts.data._ragged import RaggedSeries
+
+__all__ = [
+    "Batch",
+    "ChannelScaler",
+    "WindowSet",
+    "forecast_windows",
+    "make_batch",
+    "training_windows",
+    "validation_windows",
+]
+
+
+@dataclass(frozen=True)
+class ChannelScaler:
+    """Per-channel affine scaling ``(x - loc) / scale`` fitted on training observations."""
+
+    loc: np.ndarray  # (C,)
+    scale: np.ndarray  # (C,)
+
+    @classmethod
+    def fit(cls, ragged: RaggedSeries, method: str = "standard") -> ChannelScaler:
+        C = len(ragged.channels)
+        if method == "none":
+            return cls(np.zeros(C), np.ones(C))
+        if method != "standard":
+            raise ValueError(f"scaling must be 'standard' or 'none', got {method!r}")
+        m = ragged.mask
+        count = m.sum(0)
+        v = np.where(m, ragged.values, 0.0)
+        loc = v.sum(0) / np.maximum(count, 1)
+        var = (np.where(m, ragged.values - loc, 0.0) ** 2).sum(0) / np.maximum(count, 1)
+        scale = np.sqrt(var)
+        # constant (or almost constant) channels keep unit scale: no division blow-up
+        tiny = scale <= 1e-12 * np.maximum(np.abs(loc), 1.0)
+        scale = np.where(tiny, 1.0, scale)
+        return cls(loc, scale)
+
+    def transform(self, values: np.ndarray, chan: np.ndarray | None = None) -> np.ndarray:
+        if chan is None:
+            return (values - self.loc) / self.scale
+        return (values - self.loc[chan]) / self.scale[chan]
+
+    def inverse(self, values: np.ndarray, chan: np.ndarray) -> np.ndarray:
+        return values * self.scale[chan] + self.loc[chan]
+
+
+@dataclass(frozen=True)
+class WindowSet:
+    """``W`` windows over one ``RaggedSeries``; queries stored flat with CSR offsets.
+
+    Attributes:
+        series: (W,) series index of each window.
+        hist_start, hist_end: (W,) history time points ``[hist_start, hist_end)`` (flat index).
+        cutoff: (W,) cutoff time in native units (int64 ns or float64).
+        q_indptr: (W + 1,) offsets into the query arrays.
+        q_time: (Q,) query times in native units.
+        q_chan: (Q,) int64 channel index of each query.
+        q_target: (Q,) float64 raw observed value at the query, NaN when unknown.
+    """
+
+    series: np.ndarray
+    hist_start: np.ndarray
+    hist_end: np.ndarray
+    cutoff: np.ndarray
+    q_indptr: np.ndarray
+    q_time: np.ndarray
+    q_chan: np.ndarray
+    q_target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series)
+
+
+def _targets_windows(
+    ragged: RaggedSeries,
+    series: np.ndarray,
+    hist_start: np.ndarray,
+    cut_point: np.ndarray,
+    tgt_end: np.ndarray,
+) -> WindowSet:
+    """Windows whose history ends at point ``cut_point`` (inclusive, the cutoff) and whose
+    queries are every observed entry of points ``(cut_point, tgt_end)``."""
+    q_time, q_chan, q_target, counts = [], [], [], []
+    for k, e in zip(cut_point, tgt_end, strict=True):
+        pts, ch = np.nonzero(ragged.mask[k + 1 : e])
+        pts = pts + k + 1
+        q_time.append(ragged.times[pts])
+        q_chan.append(ch.astype(np.int64))
+        q_target.append(ragged.values[pts, ch])
+        counts.append(len(pts))
+    q_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+    return WindowSet(
+        series=np.asarray(series, np.int64),
+        hist_start=np.asarray(hist_start, np.int64),
+        hist_end=np.asarray(cut_point, np.int64) + 1,
+        cutoff=ragged.times[cut_point] if len(cut_point) else ragged.times[:0],
+        q_indptr=q_indptr,
+        q_time=cat(q_time, ragged.times.dtype),
+        q_chan=cat(q_chan, np.int64),
+        q_target=cat(q_target, np.float64),
+    )
+
+
+def validation_windows(ragged: RaggedSeries, horizon: float) -> tuple[WindowSet, np.ndarray]:
+    """One window per series at cutoff ``t_end - horizon`` (the last point at or before it).
+
+    Returns the windows and ``train_end`` (S,): the flat index one past the last point that
+    training windows may use (their targets never reach into the validation horizon).
+    Series too short to give both a history and a target are used for training only.
+    """
+    series, starts, cuts, ends = [], [], [], []
+    train_end = ragged.indptr[1:].copy()
+    for s in range(ragged.n_series):
+        a, b = int(ragged.indptr[s]), int(ragged.indptr[s + 1])
+        t = ragged.times[a:b]
+        k = int(np.searchsorted(t, t[-1] - horizon, side="right")) - 1  # last point <= cut
+        if k < 1 or k >= len(t) - 1:  # need >= 2 history points and >= 1 target point
+            continue
+        series.append(s)
+        starts.append(a)
+        cuts.append(a + k)
+        ends.append(b)
+        train_end[s] = a + k + 1
+    return _targets_windows(ragged, np.array(series), np.array(starts), np.array(cuts, np.int64),
+                            np.array(ends, np.int64)), train_end
+
+
+def training_windows(
+    ragged: RaggedSeries,
+    horizon: float,
+    rng: np.random.Generator,
+    per_series: int = 1,
+    train_end: np.ndarray | None = None,
+    max_history: int | None = None,
+) -> WindowSet:
+    """Random windows: ``per_series`` cutoffs per series drawn among its time points.
+
+    The cutoff is a time point with at least one later point within ``horizon``; the targets
+    are the observed entries in ``(cutoff, cutoff + horizon]``, all before ``train_end``.
+    """
+    ends = ragged.indptr[1:] if train_end is None else train_end
+    series, starts, cuts, tgt_ends = [], [], [], []
+    for s in range(ragged.n_series):
+        a, b = int(ragged.indptr[s]), int(ends[s])
+        if b - a < 2:
+            continue
+        t = ragged.times[a:b]
+        # cutoff candidates: points whose successor is within the horizon
+        ok = np.nonzero((t[1:] - t[:-1]) <= horizon)[0]
+        if len(ok) == 0:
+            continue
+        for k in rng.choice(ok, size=per_series, replace=len(ok) < per_series):
+            e = int(np.searchsorted(t, t[k] + horizon, side="right"))
+            start = 0 if max_history is None else max(0, k + 1 - max_history)
+            series.append(s)
+            starts.append(a + start)
+            cuts.append(a + int(k))
+            tgt_ends.append(a + e)
+    return _targets_windows(ragged, np.array(series), np.array(starts), np.array(cuts, np.int64),
+                            np.array(tgt_ends, np.int64))
+
+
+def forecast_windows(
+    ragged: RaggedSeries,
+    q_series: np.ndarray,
+    q_time: np.ndarray,
+    q_chan: np.ndarray,
+    cutoff: np.ndarray | None = None,
+    q_target: np.ndarray | None = None,
+) -> WindowSet:
+    """One window per series: the whole history up to ``cutoff`` (default: its last point),
+    queried at the given (series, time, channel) triples (sorted by series)."""
+    S = ragged.n_series
+    order = np.argsort(q_series, kind="stable")
+    q_series, q_time, q_chan = q_series[order], q_time[order], q_chan[order]
+    q_target = np.full(len(q_time), np.nan) if q_target is None else q_target[order]
+    counts = np.bincount(q_series, minlength=S)
+    last = ragged.indptr[1:] - 1
+    if cutoff is None:
+        cutoff = ragged.times[last]
+        hist_end = ragged.indptr[1:]
+    else:
+        hist_end = np.array([
+            ragged.indptr[s] + np.searchsorted(ragged.times[ragged.series(s)], cutoff[s], "right")
+            for s in range(S)
+        ], dtype=np.int64)
+    return WindowSet(
+        series=np.arange(S, dtype=np.int64),
+        hist_start=ragged.indptr[:-1].astype(np.int64),
+        hist_end=np.asarray(hist_end, np.int64),
+        cutoff=np.asarray(cutoff),
+        q_indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        q_time=q_time,
+        q_chan=q_chan.astype(np.int64),
+        q_target=q_target.astype(np.float64),
+    )
+
+
+@dataclass
+class Batch:
+    """A padded batch of ``B`` windows (N history points, Q queries, C channels).
+
+    tau (B,N), dtau (B,N), values (B,N,C) scaled, mask (B,N,C), age (B,N,C) log1p time since
+    each channel was last seen (0 where never), seen (B,N,C), valid (B,N);
+    last_value/last_tau/has_last/hist_mean/hist_count (B,C) per-channel history summaries;
+    q_tau (B,Q), q_chan (B,Q), q_valid (B,Q), y (B,Q) scaled targets (0 where unknown).
+    All float32 except the index/bool tensors.
+    """
+
+    tau: torch.Tensor
+    dtau: torch.Tensor
+    values: torch.Tensor
+    mask: torch.Tensor
+    age: torch.Tensor
+    seen: torch.Tensor
+    valid: torch.Tensor
+    last_value: torch.Tensor
+    last_tau: torch.Tensor
+    has_last: torch.Tensor
+    hist_mean: torch.Tensor
+    hist_count: torch.Tensor
+    q_tau: torch.Tensor
+    q_chan: torch.Tensor
+    q_valid: torch.Tensor
+    y: torch.Tensor
+    y_known: torch.Tensor
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(**{k: v.to(device) for k, v in self.__dict__.items()})
+
+
+def _rel(times: np.ndarray, cutoff, unit: float) -> np.ndarray:
+    """(t - cutoff) / unit as float64, the difference taken in int64 for ns timestamps."""
+    if times.dtype.kind in "iu":
+        rel = (times - np.int64(cutoff)).astype(np.float64)
+    else:
+        rel = times.astype(np.float64) - float(cutoff)
+    return rel / unit
+
+
+def make_batch(
+    ragged: RaggedSeries,
+    windows: WindowSet,
+    idx: np.ndarray,
+    scaler: ChannelScaler,
+    unit: float,
+    max_history: int | None = None,
+) -> Batch:
+    """Pad windows ``idx`` of ``windows`` into a model batch (history truncated to the last
+    ``max_history`` points)."""
+    B, C = len(idx), len(ragged.channels)
+    starts = windows.hist_start[idx]
+    ends = windows.hist_end[idx]
+    if max_history is not None:
+        starts = np.maximum(starts, ends - max_history)
+    N = max(int((ends - starts).max()) if B else 0, 1)
+    qn = windows.q_indptr[idx + 1] - windows.q_indptr[idx]
+    Q = max(int(qn.max()) if B else 0, 1)
+    f32 = np.float32
+    tau = np.zeros((B, N), f32)
+    dtau = np.zeros((B, N), f32)
+    values = np.zeros((B, N, C), f32)
+    mask = np.zeros((B, N, C), f32)
+    age = np.zeros((B, N, C), f32)
+    seen = np.zeros((B, N, C), f32)
+    valid = np.zeros((B, N), bool)
+    last_value = np.zeros((B, C), f32)
+    last_tau = np.zeros((B, C), f32)
+    has_last = np.zeros((B, C), f32)
+    hist_mean = np.zeros((B, C), f32)
+    hist_count = np.zeros((B, C), f32)
+    q_tau = np.zeros((B, Q), f32)
+    q_chan = np.zeros((B, Q), np.int64)
+    q_valid = np.zeros((B, Q), bool)
+    y = np.zeros((B, Q), f32)
+    y_known = np.zeros((B, Q), bool)
+    for i, w in enumerate(idx):
+        a, b = int(starts[i]), int(ends[i])
+        n = b - a
+        cut = windows.cutoff[w]
+        if n > 0:
+            rel = _rel(ragged.times[a:b], cut, unit)  # (n,) float64
+            m = ragged.mask[a:b]  # (n, C)
+            v = np.where(m, scaler.transform(ragged.values[a:b]), 0.0)
+            tau[i, :n] = rel
+            dtau[i, 1:n] = np.diff(rel)
+            values[i, :n] = v
+            mask[i, :n] = m
+            valid[i, :n] = True
+            # time since each channel was last observed (at or before each point)
+            last_seen = np.where(m, rel[:, None], -np.inf)
+            last_seen = np.maximum.accumulate(last_seen, axis=0)
+            ever = np.isfinite(last_seen)
+            age[i, :n] = np.log1p(np.where(ever, rel[:, None] - np.where(ever, last_seen, 0), 0))
+            seen[i, :n] = ever
+            cnt = m.sum(0)
+            has = cnt > 0
+            last_idx = n - 1 - np.argmax(m[::-1], axis=0)  # (C,)
+            last_value[i] = np.where(has, v[last_idx, np.arange(C)], 0.0)
+            last_tau[i] = np.where(has, rel[last_idx], 0.0)
+            has_last[i] = has
+            hist_mean[i] = v.sum(0) / np.maximum(cnt, 1)
+            hist_count[i] = np.log1p(cnt)
+        qa, qb = int(windows.q_indptr[w]), int(windows.q_indptr[w + 1])
+        k = qb - qa
+        if k:
+            ch = windows.q_chan[qa:qb]
+            q_tau[i, :k] = _rel(windows.q_time[qa:qb], cut, unit)
+            q_chan[i, :k] = ch
+            q_valid[i, :k] = True
+            tgt = windows.q_target[qa:qb]
+            known = np.isfinite(tgt)
+            y[i, :k] = np.where(known, scaler.transform(np.where(known, tgt, 0.0), ch), 0.0)
+            y_known[i, :k] = known
+    t = torch.from_numpy
+    return Batch(
+        t(tau), t(dtau), t(values), t(mask), t(age), t(seen), t(valid), t(last_value),
+        t(last_tau), t(has_last), t(hist_mean), t(hist_count), t(q_tau), t(q_chan),
+        t(q_valid), t(y), t(y_known),
+    )

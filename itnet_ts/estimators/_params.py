@@ -1,0 +1,84 @@
+"""Declarative validation of ``ITNetForecaster`` hyperparameters (checked at ``fit``)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+from itnet_ts.errors import ITNetInputError
+
+__all__ = ["validate_params"]
+
+
+def _int(lo: int | None = None):
+    def check(v):
+        return isinstance(v, Integral) and not isinstance(v, bool) and (lo is None or v >= lo)
+
+    return check, f"an integer >= {lo}" if lo is not None else "an integer"
+
+
+def _real(lo: float, hi: float | None = None, lo_open: bool = False):
+    def check(v):
+        if not isinstance(v, Real) or isinstance(v, bool):
+            return False
+        ok_lo = v > lo if lo_open else v >= lo
+        return ok_lo and (hi is None or v < hi)
+
+    hi_txt = f" and < {hi}" if hi is not None else ""
+    return check, f"a number {'>' if lo_open else '>='} {lo}{hi_txt}"
+
+
+def _options(*allowed):
+    return (lambda v: v in allowed), f"one of {list(allowed)}"
+
+
+def _bool():
+    return (lambda v: isinstance(v, bool)), "True or False"
+
+
+def _duration_or_none():
+    def check(v):
+        if v is None or isinstance(v, str):
+            return True
+        return isinstance(v, Real) and not isinstance(v, bool) and v > 0
+
+    return check, "None, a duration string such as '6h', or a positive number of time units"
+
+
+def _none_or(check_desc):
+    check, desc = check_desc
+    return (lambda v: v is None or check(v)), f"None or {desc}"
+
+
+PARAMETER_CONSTRAINTS = {
+    "horizon": _duration_or_none(),
+    "time_unit": _duration_or_none(),
+    "max_history": _int(1),
+    "d_model": _int(1),
+    "n_layers": _int(1),
+    "rank": _int(1),
+    "dropout": _real(0.0, 1.0),
+    "oscillatory": _bool(),
+    "selective": _bool(),
+    "kwn": _bool(),
+    "weights": _options("uniform", "gap"),
+    "max_epochs": _int(1),
+    "batch_size": _int(1),
+    "learning_rate": _real(0.0, lo_open=True),
+    "patience": _int(1),
+    "windows_per_series": _none_or(_int(1)),
+    "scaling": _options("standard", "none"),
+    "duplicates": _options("error", "mean", "last"),
+    "device": _options("auto", "cpu", "cuda"),
+    "random_state": _none_or(_int(0)),
+    "verbose": _bool(),
+}
+
+
+def validate_params(est) -> None:
+    """Raise ``ITNetInputError`` naming the first parameter outside its constraint."""
+    for name, value in est.get_params(deep=False).items():
+        check, desc = PARAMETER_CONSTRAINTS[name]
+        if not check(value):
+            raise ITNetInputError(
+                f"{type(est).__name__}({name}={value!r}) is invalid: {name} must be {desc}"
+            )

@@ -1,0 +1,152 @@
+"""Training loop: Adam on masked MSE over windows, early stopping on validation windows."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from itnet_ts.data._ragged import RaggedSeries
+from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
+from itnet_ts.errors import ITNetError
+from itnet_ts.model.itnet import ITNet
+
+__all__ = ["TrainingDivergedError", "TrainResult", "batches", "fit_model", "predict_windows"]
+
+
+class TrainingDivergedError(ITNetError, RuntimeError):
+    """The loss became NaN or infinite; nothing is saved from a diverged run."""
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_val_loss: float
+    history: list[dict] = field(default_factory=list)
+
+
+def batches(
+    ragged: RaggedSeries,
+    windows: WindowSet,
+    scaler: ChannelScaler,
+    unit: float,
+    batch_size: int,
+    max_history: int | None,
+    rng: np.random.Generator | None = None,
+):
+    """Yield padded batches of ``windows`` (shuffled when ``rng`` is given)."""
+    order = rng.permutation(len(windows)) if rng is not None else np.arange(len(windows))
+    for i in range(0, len(order), batch_size):
+        yield make_batch(ragged, windows, order[i : i + batch_size], scaler, unit, max_history)
+
+
+def masked_loss(pred: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of squared errors of the point output over known targets, and their count."""
+    known = batch.y_known
+    err = (pred[..., 0] - batch.y)[known]
+    return (err**2).sum(), known.sum()
+
+
+def evaluate_loss(model: ITNet, batch_iter, device: torch.device) -> float:
+    """Mean squared error (scaled units) over every known target of ``batch_iter``."""
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for b in batch_iter:
+            b = b.to(device)
+            sse, n = masked_loss(model(b), b)
+            total += float(sse)
+            count += int(n)
+    return total / max(count, 1)
+
+
+def fit_model(
+    model: ITNet,
+    train_batches: Callable[[int], object],
+    val_batches: Callable[[], object] | None,
+    *,
+    max_epochs: int,
+    learning_rate: float,
+    patience: int,
+    device: torch.device,
+    grad_clip: float = 1.0,
+    progress: bool = True,
+    weight_decay: float = 0.0,
+) -> TrainResult:
+    """Train ``model`` in place and load its best-validation weights.
+
+    ``train_batches(epoch)`` yields training batches of one epoch; ``val_batches()`` yields the
+    validation batches (without it, the last epoch is kept).
+    """
+    from tqdm.auto import tqdm
+
+    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_epochs, eta_min=learning_rate / 10)
+    best = TrainResult(best_epoch=-1, best_val_loss=math.inf)
+    best_state = None
+    bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        for b in train_batches(epoch):
+            b = b.to(device)
+            sse, n = masked_loss(model(b), b)
+            if n == 0:
+                continue
+            loss = sse / n
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"training diverged at epoch {epoch} (loss {float(loss)}); "
+                    "try a lower learning_rate or check the data for extreme values"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            opt.step()
+            total += float(sse)
+            count += int(n)
+        sched.step()
+        train_loss = total / max(count, 1)
+        val_loss = evaluate_loss(model, val_batches(), device) if val_batches else train_loss
+        best.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
+        if val_loss < best.best_val_loss:
+            best.best_val_loss, best.best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        elif epoch - best.best_epoch >= patience:
+            break
+    bar.close()
+    if best_state is None:
+        raise TrainingDivergedError("training produced no finite validation loss")
+    model.load_state_dict(best_state)
+    model.eval()
+    return best
+
+
+def predict_windows(
+    model: ITNet,
+    ragged: RaggedSeries,
+    windows: WindowSet,
+    scaler: ChannelScaler,
+    unit: float,
+    batch_size: int,
+    max_history: int | None,
+    device: torch.device,
+) -> np.ndarray:
+    """Point forecasts (Q, n_outputs) in scaled units for every query of ``windows``, in the
+    windows' query order."""
+    model.eval()
+    out = np.zeros((len(windows.q_time), model.cfg.n_outputs), np.float32)
+    with torch.no_grad():
+        for i in range(0, len(windows), batch_size):
+            idx = np.arange(i, min(i + batch_size, len(windows)))
+            b = make_batch(ragged, windows, idx, scaler, unit, max_history).to(device)
+            pred = model(b).cpu().numpy()  # (B, Q, n_out)
+            for j, w in enumerate(idx):
+                qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
+                out[qa:qb] = pred[j, : qb - qa]
+    return out

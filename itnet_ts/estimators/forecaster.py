@@ -1,0 +1,382 @@
+"""``ITNetForecaster``: the scikit-learn style estimator users fit on irregular dataframes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+import torch
+from sklearn.base import BaseEstimator
+
+from itnet_ts.data._ingest import FrameSpec, ingest, to_user_frame
+from itnet_ts.data._ragged import RaggedSeries, ragged_from_canonical
+from itnet_ts.data._time import infer_time_unit, parse_duration
+from itnet_ts.data._windows import (
+    ChannelScaler,
+    forecast_windows,
+    training_windows,
+    validation_windows,
+)
+from itnet_ts.errors import ITNetInputError, ITNetNotFittedError
+from itnet_ts.estimators._training import batches, fit_model, predict_windows
+from itnet_ts.model.config import ITNetConfig
+from itnet_ts.model.itnet import ITNet
+
+__all__ = ["ITNetForecaster"]
+
+
+class ITNetForecaster(BaseEstimator):
+    """Forecast irregularly sampled multichannel series with ITNet.
+
+    A global model: it learns from every series of the training frame and forecasts any series
+    given its history. Timestamps are used as they are (never resampled).
+
+    Parameters:
+        horizon: how far ahead training windows reach: a duration (``"6h"``) or a number of
+            time units. ``None``: a quarter of the median series span.
+        time_unit: the unit of the model's time coordinates (``"1h"``, a number for numeric
+            time). ``None``: the median positive gap between time points.
+        max_history: time points of history fed to the encoder (the most recent ones).
+        d_model, n_layers, rank, dropout, oscillatory, selective, kwn, weights: ITNet
+            architecture (see ``ITNetConfig``).
+        max_epochs, batch_size, learning_rate, patience: training; early stopping uses the
+            last ``horizon`` of every series long enough as validation.
+        windows_per_series: training windows drawn per series per epoch (``None``: enough
+            for about 2048 windows per epoch, at most 32 per series).
+        scaling: per-channel scaling fitted on the training data (``"standard"`` or ``"none"``).
+        duplicates: what to do with repeated (series, time, channel) rows:
+            ``"error"``, ``"mean"`` or ``"last"``.
+        device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        random_state: seed; on the CPU the same seed and data give the same model.
+        verbose: show a progress bar while training.
+    """
+
+    def __init__(
+        self,
+        horizon: str | float | None = None,
+        time_unit: str | float | None = None,
+        max_history: int = 256,
+        d_model: int = 64,
+        n_layers: int = 2,
+        rank: int = 16,
+        dropout: float = 0.1,
+        oscillatory: bool = False,
+        selective: bool = False,
+        kwn: bool = False,
+        weights: str = "uniform",
+        max_epochs: int = 30,
+        batch_size: int = 64,
+        learning_rate: float = 1e-3,
+        patience: int = 5,
+        windows_per_series: int | None = None,
+        scaling: str = "standard",
+        duplicates: str = "error",
+        device: str = "auto",
+        random_state: int | None = 0,
+        verbose: bool = True,
+    ):
+        self.horizon = horizon
+        self.time_unit = time_unit
+        self.max_history = max_history
+        self.d_model = d_model
+        self.n_layers = n_layers
+        self.rank = rank
+        self.dropout = dropout
+        self.oscillatory = oscillatory
+        self.selective = selective
+        self.kwn = kwn
+        self.weights = weights
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.patience = patience
+        self.windows_per_series = windows_per_series
+        self.scaling = scaling
+        self.duplicates = duplicates
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---- fit -----------------------------------------------------------------------------
+    def fit(
+        self,
+        df,
+        *,
+        id_col: str = "unique_id",
+        time_col: str = "ds",
+        target_col: str = "y",
+        variable_col: str | None = None,
+        value_col: str | None = None,
+        shape: str = "auto",
+    ) -> ITNetForecaster:
+        """Fit on a pandas or polars frame (long, wide or tidy; see the data contract)."""
+        self._validate_params()
+        canon, spec = ingest(
+            df, id_col=id_col, time_col=time_col, target_col=target_col,
+            variable_col=variable_col, value_col=value_col, shape=shape,
+            duplicates=self.duplicates,
+        )
+        ragged = ragged_from_canonical(canon, spec.channels)
+        unit = (
+            infer_time_unit(canon)
+            if self.time_unit is None
+            else parse_duration(self.time_unit, spec.time_kind)
+        )
+        horizon = self._training_horizon(ragged, spec, unit)
+        device = self._device()
+        seed = 0 if self.random_state is None else int(self.random_state)
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+
+        val_windows, train_end = validation_windows(ragged, horizon)
+        train_view = _truncate(ragged, train_end)
+        scaler = ChannelScaler.fit(train_view, self.scaling)
+        # initial decay time scales span from a fraction of a gap to the history length
+        span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
+        cfg = ITNetConfig(
+            n_channels=len(spec.channels), d_model=self.d_model, n_layers=self.n_layers,
+            rank=self.rank, kernel_hidden=self.d_model, dropout=self.dropout,
+            timescale_min=0.5, timescale_max=max(2.0, 2 * span), oscillatory=self.oscillatory,
+            selective=self.selective, kwn=self.kwn, weights=self.weights,
+        )
+        model = ITNet(cfg).to(device)
+        per_series = self.windows_per_series or int(
+            min(32, max(1, math.ceil(2048 / max(ragged.n_series, 1))))
+        )
+
+        def train_batches(epoch: int):
+            ws = training_windows(
+                ragged, horizon, rng, per_series, train_end=train_end, max_history=None
+            )
+            if len(ws) == 0:
+                raise ITNetInputError(
+                    "no training window found: every series needs at least two time points "
+                    f"less than the horizon ({_fmt_duration(horizon, spec)}) apart; "
+                    "pass a larger horizon= or more data per series"
+                )
+            return batches(ragged, ws, scaler, unit, self.batch_size, self.max_history, rng)
+
+        val_batches = None
+        if len(val_windows) > 0:
+            def val_batches():
+                return batches(ragged, val_windows, scaler, unit, self.batch_size, self.max_history)
+
+        result = fit_model(
+            model, train_batches, val_batches, max_epochs=self.max_epochs,
+            learning_rate=self.learning_rate, patience=self.patience, device=device,
+            progress=self.verbose,
+        )
+        self.model_ = model
+        self.config_ = cfg
+        self.spec_ = spec
+        self.channels_ = spec.channels
+        self.time_unit_ = unit
+        self.horizon_ = horizon
+        self.scaler_ = scaler
+        self.history_ = ragged
+        self.train_result_ = result
+        self.n_series_ = ragged.n_series
+        return self
+
+    # ---- predict -------------------------------------------------------------------------
+    def predict(
+        self,
+        h: str | float | None = None,
+        *,
+        df=None,
+        times=None,
+        freq: str | float | None = None,
+    ):
+        """Forecast after the end of each series' history.
+
+        Args:
+            h: horizon (a duration such as ``"6h"`` or a number of time units); queries every
+                channel at ``t_last + k * freq`` for ``k = 1, 2, ...`` while within ``h``.
+            df: history to forecast from (any series, seen in training or not); default: the
+                training frame.
+            times: explicit query times instead of ``h``: a frame with the id column (unless
+                there is one series), the time column and optionally the variable column
+                (default: every channel at each time).
+            freq: spacing of the query times for ``h`` (default: the fitted ``time_unit_``).
+
+        Returns:
+            A long frame ``[unique_id,] ds, [variable,] y_hat`` of the caller's library.
+        """
+        self._check_fitted()
+        if (h is None) == (times is None):
+            raise ITNetInputError("pass exactly one of h= (a horizon) or times= (query times)")
+        spec = self.spec_
+        if df is not None:
+            canon, spec = ingest(
+                df, id_col=self.spec_.id_col or "unique_id", time_col=self.spec_.time_col,
+                target_col=self.spec_.target_col or "y", variable_col=self.spec_.variable_col,
+                value_col=self.spec_.value_col, duplicates=self.duplicates, spec=self.spec_,
+            )
+            ragged = ragged_from_canonical(canon, self.channels_)
+        elif self.history_ is None:
+            raise ITNetInputError(
+                "this model was loaded from a file and holds no data; "
+                "pass the history to forecast from with predict(df=...)"
+            )
+        else:
+            ragged = self.history_
+        if times is not None:
+            q_series, q_time, q_chan = self._explicit_queries(ragged, times, spec)
+        else:
+            q_series, q_time, q_chan = self._horizon_queries(ragged, h, freq)
+        windows = forecast_windows(ragged, q_series, q_time, q_chan)
+        pred = predict_windows(
+            self.model_, ragged, windows, self.scaler_, self.time_unit_, self.batch_size,
+            self.max_history, next(self.model_.parameters()).device,
+        )
+        series = np.repeat(windows.series, np.diff(windows.q_indptr))
+        y_hat = self.scaler_.inverse(pred[:, 0].astype(np.float64), windows.q_chan)
+        out = pl.DataFrame(
+            {
+                "unique_id": pl.Series(ragged.ids[series].tolist()),
+                "time": windows.q_time,
+                "variable": [self.channels_[c] for c in windows.q_chan],
+                "y_hat": y_hat,
+            }
+        ).sort(["unique_id", "time", "variable"])
+        return to_user_frame(out, spec)
+
+    def _horizon_queries(self, ragged: RaggedSeries, h, freq):
+        spec = self.spec_
+        horizon = parse_duration(h, spec.time_kind, self.time_unit_)
+        step = self.time_unit_ if freq is None else parse_duration(freq, spec.time_kind, self.time_unit_)
+        n_steps = max(1, int(math.floor(horizon / step + 1e-9)))
+        offsets = step * np.arange(1, n_steps + 1)  # (K,)
+        last = ragged.times[ragged.indptr[1:] - 1]  # (S,)
+        S, K, C = ragged.n_series, len(offsets), len(self.channels_)
+        if ragged.times.dtype.kind in "iu":
+            t = last[:, None] + np.round(offsets).astype(np.int64)[None, :]
+        else:
+            t = last[:, None] + offsets[None, :]
+        q_series = np.repeat(np.arange(S), K * C)
+        q_time = np.repeat(t.reshape(-1), C)
+        q_chan = np.tile(np.arange(C), S * K)
+        return q_series, q_time, q_chan
+
+    def _explicit_queries(self, ragged: RaggedSeries, times, spec: FrameSpec):
+        from itnet_ts.data._ingest import ingest_queries
+
+        q = ingest_queries(times, self.spec_)  # unique_id, time, [variable]
+        id_index = {k: i for i, k in enumerate(ragged.ids.tolist())}
+        ids = q["unique_id"].to_list()
+        missing = sorted({str(i) for i in ids if i not in id_index})
+        if missing:
+            raise ITNetInputError(
+                f"times= has series with no history: {missing[:5]}; pass their history with df="
+            )
+        q_series = np.array([id_index[i] for i in ids], dtype=np.int64)
+        q_time = q["time"].to_numpy()
+        if "variable" in q.columns:
+            chan_index = {c: i for i, c in enumerate(self.channels_)}
+            unknown = sorted(set(q["variable"].to_list()) - set(chan_index))
+            if unknown:
+                raise ITNetInputError(
+                    f"times= asks for channels never seen in training: {unknown}; "
+                    f"known channels: {list(self.channels_)}"
+                )
+            q_chan = np.array([chan_index[v] for v in q["variable"].to_list()], np.int64)
+        else:
+            C = len(self.channels_)
+            q_series, q_time = np.repeat(q_series, C), np.repeat(q_time, C)
+            q_chan = np.tile(np.arange(C), len(ids))
+        last = ragged.times[ragged.indptr[1:] - 1][q_series]
+        bad = np.nonzero(q_time <= last)[0]
+        if len(bad):
+            i = int(bad[0])
+            raise ITNetInputError(
+                f"query time at row {i} of times= (series {ragged.ids[q_series[i]]!r}) is at or "
+                "before the end of that series' history; query times must be after the cutoff"
+            )
+        return q_series, q_time, q_chan
+
+    # ---- helpers -------------------------------------------------------------------------
+    def _validate_params(self) -> None:
+        from itnet_ts.estimators._params import validate_params
+
+        validate_params(self)
+
+    def _device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ITNetInputError("device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        return torch.device(self.device)
+
+    def _training_horizon(self, ragged: RaggedSeries, spec: FrameSpec, unit: float) -> float:
+        if self.horizon is not None:
+            return parse_duration(self.horizon, spec.time_kind, unit)
+        spans = _spans(ragged)
+        spans = spans[spans > 0]
+        return float(np.median(spans)) / 4 if len(spans) else unit
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise ITNetNotFittedError(
+                "this ITNetForecaster is not fitted yet; call fit(df) or ITNetForecaster.load(path)"
+            )
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "model_")
+
+    # persistence lives in _persistence.py; thin methods keep the API discoverable
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` (safetensors weights + JSON config; no pickle)."""
+        from itnet_ts.estimators._persistence import save_forecaster
+
+        self._check_fitted()
+        save_forecaster(self, path)
+
+    @classmethod
+    def load(cls, path, device: str = "cpu") -> ITNetForecaster:
+        """Load a model written by ``save``. Never executes code from the file."""
+        from itnet_ts.estimators._persistence import load_forecaster
+
+        return load_forecaster(cls, path, device)
+
+    def get_fitted_summary(self) -> dict[str, Any]:
+        """Plain-dict summary of the fitted model (for logs and the CLI)."""
+        self._check_fitted()
+        return {
+            "n_series": self.n_series_,
+            "channels": list(self.channels_),
+            "time_unit": self.time_unit_,
+            "horizon": self.horizon_,
+            "best_epoch": self.train_result_.best_epoch,
+            "best_val_loss": self.train_result_.best_val_loss,
+            "n_parameters": sum(p.numel() for p in self.model_.parameters()),
+        }
+
+
+def _spans(ragged: RaggedSeries) -> np.ndarray:
+    """(S,) time span of each series in native units (float64)."""
+    first = ragged.times[ragged.indptr[:-1]]
+    last = ragged.times[ragged.indptr[1:] - 1]
+    return (last - first).astype(np.float64)
+
+
+def _truncate(ragged: RaggedSeries, end: np.ndarray) -> RaggedSeries:
+    """The part of every series before flat index ``end[s]`` (used to fit the scaler)."""
+    keep = np.zeros(len(ragged.times), bool)
+    for s in range(ragged.n_series):
+        keep[ragged.indptr[s] : end[s]] = True
+    lengths = end - ragged.indptr[:-1]
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return RaggedSeries(
+        ragged.ids, indptr, ragged.times[keep], ragged.values[keep], ragged.mask[keep],
+        ragged.channels,
+    )
+
+
+def _fmt_duration(value: float, spec: FrameSpec) -> str:
+    if spec.time_kind == "datetime":
+        import pandas as pd
+
+        return str(pd.Timedelta(int(value), unit="ns"))
+    return f"{value:g}"

@@ -1,0 +1,57 @@
+"""Configuration of the ITNet forecasting model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+__all__ = ["ITNetConfig"]
+
+
+@dataclass
+class ITNetConfig:
+    """Hyperparameters of ``ITNet`` (the nn.Module). Times are in the data's time units.
+
+    n_channels: number of channels C (set from the data).
+    d_model: width D of the observation embedding and of every layer.
+    n_layers: number of recurrent-mode ITNet blocks in the encoder.
+    rank: R, the rank of the low-rank kernel factorisation (poles per channel of the state).
+    kernel_hidden: hidden width of the feature-side MLP producing the kernel factors.
+    ffn_mult: width multiplier of each block's feed-forward network.
+    dropout: dropout on residual branches.
+    n_fourier: Fourier frequencies for time-gap / lead-time features.
+    timescale_min, timescale_max: range of the initial decay time scales ``1 / lam``.
+    oscillatory: learn oscillatory poles ``exp(-lam L) cos(omega L)`` (seasonality).
+    selective: modulate the elapsed time per step by a softplus selectivity of ``h_n``.
+    kwn: kernel-weight normalisation (divide each pole by its kernel mass).
+    weights: importance weights of observations: "uniform" (1 each) or "gap" (elapsed time,
+        capped at ``gap_cap``) — the quadrature of ``int K(tau, s) v(s) ds``.
+    n_outputs: outputs per query (1 point forecast + quantiles).
+    """
+
+    n_channels: int = 1
+    d_model: int = 64
+    n_layers: int = 2
+    rank: int = 16
+    kernel_hidden: int = 64
+    ffn_mult: int = 2
+    dropout: float = 0.1
+    n_fourier: int = 8
+    timescale_min: float = 0.5
+    timescale_max: float = 200.0
+    oscillatory: bool = False
+    selective: bool = False
+    kwn: bool = False
+    weights: str = "uniform"
+    gap_cap: float = 10.0
+    n_outputs: int = 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ITNetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown ITNetConfig fields: {sorted(unknown)}")
+        return cls(**d)

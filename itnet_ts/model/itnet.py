@@ -1,0 +1,171 @@
+"""ITNet: a learnable integral transform for irregularly sampled multichannel series.
+
+Encoder: each time point (all channels observed at one timestamp) is embedded from its
+values, masks, per-channel ages and the elapsed time since the previous point; a stack of
+recurrent-mode ITNet blocks integrates the sequence (a continuous-time linear recurrence over
+the observations). Decoder: a query ``(tau_q, channel c)`` evaluates the last block's transform
+at ``tau_q`` in closed form from its final state, and a head predicts a correction to the
+channel's last observed value (persistence is the starting point, not a competitor).
+
+The encoder sees only time *differences*, so its states do not depend on the cutoff and a new
+observation updates them in O(R D) (``step``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from itnet_ts.data._windows import Batch
+from itnet_ts.model.config import ITNetConfig
+from itnet_ts.model.layers import FourierFeatures, RecurrentBlock
+
+__all__ = ["ITNet", "EncoderState"]
+
+
+@dataclass
+class EncoderState:
+    """Everything the decoder needs about a history, updatable one observation at a time.
+
+    states: per block (B, S, D, R); tau_last (B,) time of the last observation (cutoff frame);
+    last_seen (B, C) time each channel was last observed (-inf if never); last_value (B, C)
+    scaled; value_sum (B, C) and count (B, C) for the per-channel history mean.
+    """
+
+    states: list[Tensor]
+    tau_last: Tensor
+    last_seen: Tensor
+    last_value: Tensor
+    value_sum: Tensor
+    count: Tensor
+
+
+class ITNet(nn.Module):
+    """The forecasting network. ``forward(batch) -> (B, Q, n_outputs)`` in scaled units."""
+
+    def __init__(self, cfg: ITNetConfig):
+        super().__init__()
+        self.cfg = cfg
+        C, D = cfg.n_channels, cfg.d_model
+        self.time_feat = FourierFeatures(cfg.n_fourier, cfg.timescale_min, cfg.timescale_max)
+        self.embed = nn.Sequential(
+            nn.Linear(4 * C + self.time_feat.out_dim, D), nn.GELU(), nn.Linear(D, D)
+        )
+        self.blocks = nn.ModuleList(
+            RecurrentBlock(
+                D, cfg.ffn_mult, cfg.dropout, rank=cfg.rank, hidden=cfg.kernel_hidden,
+                timescale_min=cfg.timescale_min, timescale_max=cfg.timescale_max,
+                oscillatory=cfg.oscillatory, selective=cfg.selective, kwn=cfg.kwn,
+            )
+            for _ in range(cfg.n_layers)
+        )
+        self.norm_out = nn.LayerNorm(D)
+        self.channel_emb = nn.Embedding(C, D)
+        # query features: lead time (Fourier), age of the channel's last value, its value, flags
+        self.query_mlp = nn.Sequential(
+            nn.Linear(2 * self.time_feat.out_dim + 4, D), nn.GELU(), nn.Linear(D, D)
+        )
+        self.query_factor = nn.Linear(D, cfg.rank)
+        self.read_norm = nn.LayerNorm(D)
+        self.head = nn.Sequential(
+            nn.Linear(3 * D, D), nn.GELU(), nn.Linear(D, D), nn.GELU(), nn.Linear(D, cfg.n_outputs)
+        )
+        nn.init.zeros_(self.head[-1].weight)  # start exactly at persistence
+        nn.init.zeros_(self.head[-1].bias)
+
+    # ---- encoder -------------------------------------------------------------------------
+    def _weights(self, dtau: Tensor, valid: Tensor) -> Tensor:
+        """Importance weights (B, N): 0 on padding."""
+        if self.cfg.weights == "uniform":
+            return valid.to(dtau.dtype)
+        if self.cfg.weights == "gap":
+            w = dtau.clamp(max=self.cfg.gap_cap)
+            w = torch.cat([torch.ones_like(w[:, :1]), w[:, 1:]], dim=1)  # first point: 1 unit
+            return w * valid
+        raise ValueError(f"weights must be 'uniform' or 'gap', got {self.cfg.weights!r}")
+
+    def _tokens(self, values, mask, age, seen, dtau) -> Tensor:
+        """Point features (B, N, 4C + F) -> embeddings (B, N, D)."""
+        x = torch.cat([values * mask, mask, age, seen, self.time_feat(dtau)], dim=-1)
+        return self.embed(x)
+
+    def encode(self, batch: Batch) -> EncoderState:
+        """Run the encoder over the (right-padded) history of ``batch``."""
+        dtau = batch.dtau * batch.valid  # padding: dtau = 0 and w = 0 leave states unchanged
+        w = self._weights(dtau, batch.valid)
+        h = self._tokens(batch.values, batch.mask, batch.age, batch.seen, dtau)  # (B, N, D)
+        states = []
+        for block in self.blocks:
+            h, s = block(h, dtau, w)
+            states.append(s)
+        n_valid = batch.valid.sum(1)
+        last = (n_valid - 1).clamp(min=0)
+        tau_last = batch.tau.gather(1, last[:, None])[:, 0] * (n_valid > 0)
+        last_seen = torch.where(
+            batch.has_last > 0, batch.last_tau, torch.full_like(batch.last_tau, -torch.inf)
+        )
+        count = (batch.mask * batch.valid[..., None]).sum(1)  # (B, C)
+        value_sum = (batch.values * batch.mask).sum(1)
+        return EncoderState(states, tau_last, last_seen, batch.last_value, value_sum, count)
+
+    @torch.no_grad()
+    def step(self, st: EncoderState, tau: Tensor, values: Tensor, mask: Tensor) -> EncoderState:
+        """Fold one new time point into the state without re-encoding: O(L R D) per series.
+
+        tau (B,) its time (same frame as ``st.tau_last``, >= it); values, mask (B, C) scaled.
+        """
+        dtau = (tau - st.tau_last)[:, None]  # (B, 1)
+        last_seen = torch.where(mask > 0, tau[:, None], st.last_seen)
+        ever = torch.isfinite(last_seen)
+        age = torch.log1p(torch.where(ever, tau[:, None] - torch.where(ever, last_seen, 0), 0))
+        h = self._tokens(
+            values[:, None], mask[:, None], age[:, None], ever[:, None].to(age.dtype), dtau
+        )
+        valid = torch.ones_like(dtau, dtype=torch.bool)
+        w = self._weights(dtau, valid)
+        if self.cfg.weights == "gap":  # only the very first point of a series gets weight 1
+            w = torch.where(torch.isfinite(st.last_seen).any(1, keepdim=True), dtau, w)
+            w = w.clamp(max=self.cfg.gap_cap)
+        states = []
+        for block, s0 in zip(self.blocks, st.states, strict=True):
+            h, s = block(h, dtau, w, s0)
+            states.append(s)
+        return EncoderState(
+            states,
+            tau,
+            last_seen,
+            torch.where(mask > 0, values, st.last_value),
+            st.value_sum + values * mask,
+            st.count + mask,
+        )
+
+    # ---- decoder -------------------------------------------------------------------------
+    def decode(self, st: EncoderState, q_tau: Tensor, q_chan: Tensor) -> Tensor:
+        """Forecast queries at ``q_tau`` (B, Q) of channels ``q_chan`` (B, Q) -> (B, Q, n_out)."""
+        gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
+        has = torch.isfinite(gather(st.last_seen))
+        base = torch.where(has, gather(st.last_value), 0.0)  # persistence, 0 = channel mean
+        age = torch.where(has, q_tau - torch.where(has, gather(st.last_seen), 0.0), 0.0)
+        mean = gather(st.value_sum) / gather(st.count).clamp(min=1)
+        lead = (q_tau - st.tau_last[:, None]).clamp(min=0)  # time since the last observation
+        qf = torch.cat(
+            [
+                self.time_feat(lead),
+                self.time_feat(age),
+                base[..., None],
+                has[..., None].to(base.dtype),
+                mean[..., None],
+                torch.log1p(gather(st.count))[..., None],
+            ],
+            dim=-1,
+        )
+        qe = self.query_mlp(qf) + self.channel_emb(q_chan)  # (B, Q, D)
+        read = self.blocks[-1].transform.read(st.states[-1], lead, self.query_factor(qe))
+        ctx = self.norm_out(read)  # (B, Q, D)
+        out = self.head(torch.cat([ctx, qe, ctx * qe], dim=-1))  # (B, Q, n_out)
+        return base[..., None] + out
+
+    def forward(self, batch: Batch) -> Tensor:
+        return self.decode(self.encode(batch), batch.q_tau, batch.q_chan)

@@ -1,0 +1,103 @@
+"""PyTorch references of the integral transform in its conv and attention modes, and the
+direct O(N^2) sum that the recurrent mode evaluates as a linear recurrence.
+
+All three evaluate ``(T h)(tau) = sum_j w_j K(tau, tau_j, ...) v_j`` at query coordinates
+``q_tau`` over key observations at ``k_tau``; they differ only in the kernel ``K``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+__all__ = ["attention_transform", "conv_transform", "recurrent_direct"]
+
+LagKernel = Callable[[Tensor], Tensor]  # (..., 1) lags -> (..., D) or (..., 1)
+
+
+def conv_transform(
+    q_tau: Tensor,
+    k_tau: Tensor,
+    v: Tensor,
+    w: Tensor,
+    kernel: LagKernel,
+    support: float | None = None,
+) -> Tensor:
+    """Continuous convolution ``y_m = sum_j w_j k(q_m - tau_j) * v_j``.
+
+    Args:
+        q_tau: (B, M) query coordinates; k_tau: (B, N) key coordinates.
+        v: (B, N, D) values; w: (B, N) importance weights (0 on padding).
+        kernel: maps lags (B, M, N, 1) to kernel values (B, M, N, D) (or (..., 1), broadcast).
+        support: kernel is zero where ``|lag| > support`` (finite support), if given.
+    Returns:
+        (B, M, D)
+    """
+    lag = q_tau[:, :, None] - k_tau[:, None, :]  # (B, M, N)
+    K = kernel(lag[..., None])  # (B, M, N, D)
+    if support is not None:
+        K = K * (lag.abs() <= support)[..., None]
+    return torch.einsum("bmnd,bn,bnd->bmd", K.expand(*lag.shape, v.shape[-1]), w, v)
+
+
+def attention_transform(
+    q_tau: Tensor,
+    k_tau: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    w: Tensor,
+    lag_kernel: LagKernel | None = None,
+) -> Tensor:
+    """Content-dependent kernel: ``K = softmax_j(q_m.k_j / sqrt(E) + k(q_m - tau_j) + log w_j)``.
+
+    With ``lag_kernel=None`` (zero lag kernel) and unit weights this is softmax attention.
+
+    Args:
+        q_tau: (B, M); k_tau: (B, N); q: (B, M, E); k: (B, N, E); v: (B, N, D);
+        w: (B, N) importance weights, 0 excludes a key (padding).
+        lag_kernel: maps lags (B, M, N, 1) to additive logits (B, M, N, 1).
+    Returns:
+        (B, M, D)
+    """
+    logits = q @ k.transpose(1, 2) / math.sqrt(q.shape[-1])  # (B, M, N)
+    if lag_kernel is not None:
+        lag = q_tau[:, :, None] - k_tau[:, None, :]
+        logits = logits + lag_kernel(lag[..., None])[..., 0]
+    logits = logits + torch.log(w)[:, None, :]  # log 0 = -inf drops padded keys
+    return torch.softmax(logits, dim=-1) @ v
+
+
+def recurrent_direct(
+    tau: Tensor,
+    u: Tensor,
+    w: Tensor,
+    Bm: Tensor,
+    Cm: Tensor,
+    lam: Tensor,
+    omega: Tensor | None = None,
+    kwn: bool = False,
+    eps: float = 1e-6,
+) -> Tensor:
+    """The causal sum the recurrent scan computes, evaluated directly in O(N^2).
+
+    ``y_{n,d} = sum_r C_{n,r} * [sum_{j<=n} w_j k_{d,r}(tau_n - tau_j) B_{j,r} u_{j,d}]
+    (/ [sum_{j<=n} w_j exp(-lam_{d,r} (tau_n - tau_j)) + eps] with kwn)`` with
+    ``k(L) = exp(-lam L) [cos(omega L)]``.
+
+    Args: tau (B, N) sorted coordinates; u (B, N, D); w (B, N); Bm, Cm (B, N, R); lam,
+    omega (D, R). Returns (B, N, D).
+    """
+    lag = tau[:, :, None] - tau[:, None, :]  # (B, N_out, N_in)
+    causal = (lag >= 0).to(u.dtype)
+    lagc = lag.clamp(min=0)[..., None, None]  # (B, N, N, 1, 1)
+    env = torch.exp(-lam * lagc)  # (B, N, N, D, R)
+    k = env * torch.cos(omega * lagc) if omega is not None else env
+    wc = (w[:, None, :] * causal)[..., None, None]  # (B, N, N, 1, 1)
+    inner = (wc * k * Bm[:, None, :, None, :] * u[:, None, :, :, None]).sum(2)  # (B, N, D, R)
+    if kwn:
+        inner = inner / ((wc * env).sum(2) + eps)
+    return (Cm[:, :, None, :] * inner).sum(-1)
