@@ -1,0 +1,5 @@
+"""scikit-learn style estimators."""
+
+from itnet_ts.estimators.forecaster import ITNetForecaster
+
+__all__ = ["ITNetForecaster"]

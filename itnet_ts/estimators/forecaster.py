@@ -326,12 +326,13 @@ class ITNetForecaster(BaseEstimator):
         return hasattr(self, "model_")
 
     # persistence lives in _persistence.py; thin methods keep the API discoverable
-    def save(self, path) -> None:
-        """Write the fitted model to ``path`` (safetensors weights + JSON config; no pickle)."""
+    def save(self, path, overwrite: bool = False) -> None:
+        """Write the fitted model to ``path`` (safetensors weights + JSON config; no pickle),
+        atomically; an existing file is replaced only with ``overwrite=True``."""
         from itnet_ts.estimators._persistence import save_forecaster
 
         self._check_fitted()
-        save_forecaster(self, path)
+        save_forecaster(self, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path, device: str = "cpu") -> ITNetForecaster:

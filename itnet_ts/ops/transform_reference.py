@@ -84,6 +84,8 @@ def recurrent_direct(
 ) -> Tensor:
     """The causal sum the recurrent scan computes, evaluated directly in O(N^2).
 
+    Causal by index (``j <= n``), so observations sharing a timestamp enter in order.
+
     ``y_{n,d} = sum_r C_{n,r} * [sum_{j<=n} w_j k_{d,r}(tau_n - tau_j) B_{j,r} u_{j,d}]
     (/ [sum_{j<=n} w_j exp(-lam_{d,r} (tau_n - tau_j)) + eps] with kwn)`` with
     ``k(L) = exp(-lam L) [cos(omega L)]``.
@@ -92,7 +94,8 @@ def recurrent_direct(
     omega (D, R). Returns (B, N, D).
     """
     lag = tau[:, :, None] - tau[:, None, :]  # (B, N_out, N_in)
-    causal = (lag >= 0).to(u.dtype)
+    N = tau.shape[1]
+    causal = torch.ones(N, N, dtype=u.dtype, device=u.device).tril()  # j <= n (by index)
     lagc = lag.clamp(min=0)[..., None, None]  # (B, N, N, 1, 1)
     env = torch.exp(-lam * lagc)  # (B, N, N, D, R)
     k = env * torch.cos(omega * lagc) if omega is not None else env

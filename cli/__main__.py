@@ -1,0 +1,3 @@
+from itnet_ts.cli.main import main
+
+main()

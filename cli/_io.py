@@ -1,0 +1,56 @@
+"""File input/output for the CLI: read parquet/CSV, write atomically, never clobber."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from itnet_ts.errors import ITNetInputError
+
+__all__ = ["MissingFileError", "read_table", "write_table_atomic"]
+
+
+class MissingFileError(ITNetInputError):
+    """An input file named on the command line does not exist."""
+
+
+def read_table(path: Path):
+    """Read a parquet or CSV file into a polars DataFrame (format by extension)."""
+    import polars as pl
+
+    if not path.exists():
+        raise MissingFileError(f"input file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pl.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pl.read_csv(path, try_parse_dates=True)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        kind = "parquet" if suffix in (".parquet", ".pq") else "CSV"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ITNetInputError(f"could not read {path} as {kind}: {first}") from None
+    raise ITNetInputError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
+
+
+def write_table_atomic(df, path: Path, overwrite: bool) -> Path:
+    """Write ``df`` (polars) to ``path`` (.parquet or .csv) via a temporary file + rename."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
+        raise ITNetInputError(f"--out {path}: unknown file type {suffix!r}; use .parquet or .csv")
+    if path.exists() and not overwrite:
+        raise ITNetInputError(f"{path} already exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if suffix == ".csv":
+            df.write_csv(tmp)
+        else:
+            df.write_parquet(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,3 @@
+import os
+
+os.environ.setdefault("ITNET_TEST", "1")
