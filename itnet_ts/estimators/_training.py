@@ -107,7 +107,7 @@ def fit_model(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
-            total += float(sse)
+            total += float(sse.detach())
             count += int(n)
         sched.step()
         train_loss = total / max(count, 1)

@@ -245,8 +245,8 @@ class ITNetForecaster(BaseEstimator):
 
     def _horizon_queries(self, ragged: RaggedSeries, h, freq):
         spec = self.spec_
-        horizon = parse_duration(h, spec.time_kind, self.time_unit_)
-        step = self.time_unit_ if freq is None else parse_duration(freq, spec.time_kind, self.time_unit_)
+        horizon = self._duration(h, "h")
+        step = self.time_unit_ if freq is None else self._duration(freq, "freq")
         n_steps = max(1, int(math.floor(horizon / step + 1e-9)))
         offsets = step * np.arange(1, n_steps + 1)  # (K,)
         last = ragged.times[ragged.indptr[1:] - 1]  # (S,)
@@ -261,7 +261,7 @@ class ITNetForecaster(BaseEstimator):
         return q_series, q_time, q_chan
 
     def _explicit_queries(self, ragged: RaggedSeries, times, spec: FrameSpec):
-        from itnet_ts.data._ingest import ingest_queries
+        from itnet_ts.data._queries import ingest_queries
 
         q = ingest_queries(times, self.spec_)  # unique_id, time, [variable]
         id_index = {k: i for i, k in enumerate(ragged.ids.tolist())}
@@ -311,10 +311,21 @@ class ITNetForecaster(BaseEstimator):
 
     def _training_horizon(self, ragged: RaggedSeries, spec: FrameSpec, unit: float) -> float:
         if self.horizon is not None:
-            return parse_duration(self.horizon, spec.time_kind, unit)
+            return self._duration(self.horizon, "horizon", spec, unit)
         spans = _spans(ragged)
         spans = spans[spans > 0]
         return float(np.median(spans)) / 4 if len(spans) else unit
+
+    def _duration(self, value, name: str, spec: FrameSpec | None = None, unit=None) -> float:
+        """A duration in native units. A bare number is in the data's own units for numeric
+        time; for datetimes it counts ``time_unit`` only when the user set ``time_unit``."""
+        spec = spec or self.spec_
+        unit = unit if unit is not None else getattr(self, "time_unit_", None)
+        explicit = unit if (spec.time_kind == "datetime" and self.time_unit is not None) else None
+        try:
+            return parse_duration(value, spec.time_kind, explicit)
+        except ITNetInputError as exc:
+            raise ITNetInputError(f"{name}={value!r}: {exc}") from None
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
