@@ -10,7 +10,9 @@ def load_scan_cuda():
     try:
         import cupy  # noqa: F401
     except ImportError as exc:
-        raise BackendUnavailable(f"cupy is not installed ({exc}); pip install 'itnet-ts[gpu]'") from exc
+        raise BackendUnavailable(
+            f"cupy is not installed ({exc}); pip install 'itnet-ts[gpu]'"
+        ) from exc
     try:
         from itnet_ts.gpu.scan_cuda import scan_cuda
     except ImportError as exc:

@@ -1,0 +1,375 @@
+"""CUDA backend of the recurrent scan: fused CuPy ``RawModule`` kernels from ``scan.cu``.
+
+``scan_cuda`` has the signature and semantics of ``itnet_ts.ops.scan_reference.scan_reference``
+and is differentiable: the forward stores the state every ``CK`` steps (only when a gradient is
+needed) and the backward kernel recomputes the states of each ``CK``-step tile from them.
+
+Kernels are compiled once per (dtype, configuration) and launched zero-copy on torch's current
+CUDA stream.  The launch plan (tile sizes, shared memory) is pure Python so the CPU emulation in
+``tests/gpu/_emulate.py`` can run the same plan and the same kernel source on the host.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from itnet_ts.ops.scan_reference import check_scan_inputs, scan_reference
+
+try:  # only ``load_scan_cuda`` imports this module, after checking that cupy imports
+    import cupy
+except ImportError:  # pragma: no cover - the emulation tests run the plan without cupy
+    cupy = None
+
+__all__ = ["all_kernel_names", "kernel_name", "plan_backward", "plan_forward", "scan_cuda"]
+
+RT = 4  # poles per thread (ITNET_RT in scan.cu)
+CK = 32  # time tile == checkpoint interval (ITNET_CK)
+MAX_THREADS = 256  # block-size bound (ITNET_MAX_THREADS)
+MAX_R = 128  # largest pole count the kernels are planned for
+BWD_SMEM_TARGET = 110 * 1024  # two backward blocks per H100 SM
+SOURCE = Path(__file__).with_name("scan.cu")
+
+_CTYPES = {torch.float32: "float", torch.float64: "double"}
+_POISON_OUTPUTS = False  # tests: allocate outputs and scratch filled with NaN
+
+
+def kernel_name(kind: str, dtype: torch.dtype, has_omega: bool, has_sel: bool, kwn: bool) -> str:
+    """C++ name expression of a kernel instantiation, e.g. ``scan_fwd<float,true,false,false>``.
+
+    ``s0`` and ``skip`` are runtime options of every instantiation (null pointer when absent).
+    """
+    flags = ",".join("true" if f else "false" for f in (has_omega, has_sel, kwn))
+    return f"scan_{kind}<{_CTYPES[dtype]},{flags}>"
+
+
+def all_kernel_names() -> list[str]:
+    """Every kernel instantiation (2 dtypes x 8 configurations x forward/backward)."""
+    return [
+        kernel_name(kind, dtype, *flags)
+        for dtype in _CTYPES
+        for flags in itertools.product((False, True), repeat=3)
+        for kind in ("fwd", "bwd")
+    ]
+
+
+def _pow2_ceil(x: int) -> int:
+    return 1 << max(0, (x - 1).bit_length())
+
+
+@dataclass(frozen=True)
+class FwdPlan:
+    """Forward launch: grid (ceil(D / dt), B), block ``nt = g * dt``, ``smem`` bytes."""
+
+    dt: int
+    g: int
+    smem: int
+
+    @property
+    def nt(self) -> int:
+        return self.g * self.dt
+
+
+@dataclass(frozen=True)
+class BwdPlan:
+    """Backward launch: as ``FwdPlan`` plus the recompute sub-tile ``ts`` (divides ``CK``)."""
+
+    dt: int
+    g: int
+    ts: int
+    smem: int
+
+    @property
+    def nt(self) -> int:
+        return self.g * self.dt
+
+
+def fwd_smem_elems(dt: int, g: int, has_sel: bool) -> int:
+    """Forward dynamic shared memory in elements (mirrors ``scan_fwd``)."""
+    us = -(-dt * (CK + 1) // 8) * 8
+    return 2 * (us * (2 if has_sel else 1) + 2 * CK * g * RT + 2 * CK) + g * dt * (CK + 1)
+
+
+def bwd_smem_elems(dt: int, g: int, ts: int, S: int, has_sel: bool, kwn: bool) -> int:
+    """Backward dynamic shared memory in elements (mirrors ``scan_bwd``)."""
+    nt, ss, np_ = g * dt, max(S, 2), 3 if kwn else 2
+    inputs = CK * (dt * (3 if has_sel else 2) + 2 * g * RT + 2)
+    return inputs + ts * (ss * RT * nt + np_ * nt + 2 * dt)
+
+
+def _check_r(R: int) -> int:
+    if R > MAX_R:
+        raise ValueError(f"the CUDA scan supports R <= {MAX_R} poles, got R={R}")
+    return -(-R // RT)
+
+
+def _check_b(B: int) -> None:
+    if B > 65535:  # grid.y
+        raise ValueError(f"the CUDA scan supports batches of up to 65535 series, got B={B}")
+
+
+def plan_forward(D: int, R: int, has_sel: bool, itemsize: int, smem_limit: int) -> FwdPlan:
+    """Largest channel tile (power of two <= 32) within the block and shared-memory limits."""
+    g = _check_r(R)
+    dt = min(32, _pow2_ceil(D))
+    while dt > 1 and (
+        g * dt > MAX_THREADS or fwd_smem_elems(dt, g, has_sel) * itemsize > smem_limit
+    ):
+        dt //= 2
+    smem = fwd_smem_elems(dt, g, has_sel) * itemsize
+    if g * dt > MAX_THREADS or smem > smem_limit:
+        raise ValueError(f"R={R} needs {smem} bytes of shared memory, the device has {smem_limit}")
+    return FwdPlan(dt, g, smem)
+
+
+def plan_backward(
+    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, smem_limit: int
+) -> BwdPlan:
+    """Widest channel tile first, then the longest sub-tile, within ``BWD_SMEM_TARGET``."""
+    g = _check_r(R)
+    budget = min(smem_limit, BWD_SMEM_TARGET)
+    dt = min(32, _pow2_ceil(D))
+    while dt >= 1:
+        if g * dt <= MAX_THREADS:
+            for ts in (32, 16, 8, 4):
+                smem = bwd_smem_elems(dt, g, ts, S, has_sel, kwn) * itemsize
+                if smem <= budget:
+                    return BwdPlan(dt, g, ts, smem)
+        dt //= 2
+    raise ValueError(f"R={R} does not fit the backward kernel's shared memory ({budget} bytes)")
+
+
+class Launcher(Protocol):
+    """Runs one kernel: ``launcher(name, grid, block, smem_bytes, args)``."""
+
+    def smem_limit(self, device: torch.device) -> int: ...
+
+    def __call__(
+        self, name: str, grid: tuple[int, int], block: int, smem: int, args: list
+    ) -> None: ...
+
+
+@functools.cache
+def _module(ctype: str, flags: tuple[bool, ...]):
+    """RawModule with the forward and backward instantiation of one configuration."""
+    dtype = {"float": torch.float32, "double": torch.float64}[ctype]
+    names = [kernel_name(kind, dtype, *flags) for kind in ("fwd", "bwd")]
+    return cupy.RawModule(code=SOURCE.read_text(), options=("-std=c++17",), name_expressions=names)
+
+
+@functools.cache
+def _smem_optin(index: int) -> int:
+    return int(cupy.cuda.Device(index).attributes["MaxSharedMemoryPerBlockOptin"])
+
+
+class _CupyLauncher:
+    """Compiles (cached) and launches on torch's current stream of the inputs' device."""
+
+    def __init__(self) -> None:
+        self._kernels: dict[str, object] = {}
+        self._smem_set: dict[tuple[str, int], int] = {}
+
+    def smem_limit(self, device: torch.device) -> int:
+        return _smem_optin(device.index)
+
+    def _kernel(self, name: str):
+        if name not in self._kernels:
+            ctype = name[name.index("<") + 1 : name.index(",")]
+            flags = tuple(f == "true" for f in name[name.index(",") + 1 : -1].split(","))
+            self._kernels[name] = _module(ctype, flags).get_function(name)
+        return self._kernels[name]
+
+    def __call__(self, name, grid, block, smem, args, *, device: torch.device) -> None:
+        torch_stream = torch.cuda.current_stream(device)
+        with cupy.cuda.Device(device.index), _cupy_stream(torch_stream, device.index):
+            kernel = self._kernel(name)
+            if smem > 48 * 1024 and self._smem_set.get((name, device.index), 0) < smem:
+                kernel.max_dynamic_shared_size_bytes = smem
+                self._smem_set[(name, device.index)] = smem
+            kernel(grid, (block,), tuple(args), shared_mem=smem)
+
+
+def _cupy_stream(torch_stream, device_index: int):
+    """CuPy view of torch's stream (``Stream.from_external`` where CuPy and torch support it)."""
+    if hasattr(cupy.cuda.Stream, "from_external") and hasattr(torch_stream, "__cuda_stream__"):
+        return cupy.cuda.Stream.from_external(torch_stream)
+    with warnings.catch_warnings():  # deprecated since CuPy 14, the only way before it
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(torch_stream.cuda_stream, device_index)
+
+
+class _BoundCupy:
+    """The CuPy launcher bound to one device (what the autograd function carries)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def smem_limit(self, device: torch.device) -> int:
+        return _CUPY.smem_limit(device)
+
+    def __call__(self, name, grid, block, smem, args) -> None:
+        _CUPY(name, grid, block, smem, args, device=self.device)
+
+
+_CUPY = _CupyLauncher()
+
+
+def _ptr(t: Tensor | None) -> int:
+    return 0 if t is None else t.data_ptr()
+
+
+def _new(shape, like: Tensor) -> Tensor:
+    if _POISON_OUTPUTS:
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
+def _scalar(x: float, dtype: torch.dtype):
+    return np.float32(x) if dtype == torch.float32 else np.float64(x)
+
+
+def _flags(omega, sel, kwn) -> tuple[bool, ...]:
+    return (omega is not None, sel is not None, bool(kwn))
+
+
+def _forward(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, save_ckpt):
+    """Launch ``scan_fwd``; return ``(y, state, ckpt)`` (ckpt (B, NC, S, R, D) or None)."""
+    B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
+    _check_b(B)
+    plan = plan_forward(D, R, sel is not None, u.element_size(), launch.smem_limit(u.device))
+    nc = -(-N // CK)
+    y = _new((B, N, D), u)
+    state = _new((B, S, D, R), u)
+    ckpt = _new((B, nc, S, R, D), u) if save_ckpt else None
+    args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, y, state, ckpt)]
+    args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
+    args.append(_scalar(eps, u.dtype))
+    name = kernel_name("fwd", u.dtype, *_flags(omega, sel, kwn))
+    launch(name, (-(-D // plan.dt), B), plan.nt, plan.smem, args)
+    return y, state, ckpt
+
+
+def _backward(launch: Launcher, saved, gy, gstate, kwn, eps):
+    """Launch ``scan_bwd``; return the gradients of (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip)."""
+    u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, ckpt = saved
+    B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
+    plan = plan_backward(
+        D, R, S, sel is not None, kwn, u.element_size(), launch.smem_limit(u.device)
+    )
+    ndt = -(-D // plan.dt)
+    gy = torch.zeros_like(u) if gy is None else gy.to(u.dtype).contiguous()
+    gstate = None if gstate is None else gstate.to(u.dtype).contiguous()
+    du = _new((B, N, D), u)
+    dsel = _new((B, N, D), u) if sel is not None else None
+    dBp, dCp = _new((ndt, B, N, R), u), _new((ndt, B, N, R), u)
+    ddtp, dwp = _new((B, N, ndt), u), _new((B, N, ndt), u)
+    dlamp = _new((B, D, R), u)
+    domp = _new((B, D, R), u) if omega is not None else None
+    dskipp = _new((B, D), u) if skip is not None else None
+    ds0 = _new((B, S, D, R), u) if s0 is not None else None
+    tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
+    outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
+    args = [_ptr(t) for t in tensors + outs]
+    args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
+    args += [np.int32(plan.ts.bit_length() - 1), _scalar(eps, u.dtype)]
+    name = kernel_name("bwd", u.dtype, *_flags(omega, sel, kwn))
+    launch(name, (ndt, B), plan.nt, plan.smem, args)
+    return (
+        du,
+        ddtp.sum(-1),
+        dwp.sum(-1),
+        dBp.sum(0),
+        dCp.sum(0),
+        dlamp.sum(0),
+        None if domp is None else domp.sum(0),
+        dsel,
+        ds0,
+        None if dskipp is None else dskipp.sum(0),
+    )
+
+
+class _ScanFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, launch, kwn, eps, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip):
+        need = any(ctx.needs_input_grad[3:])
+        y, state, ckpt = _forward(
+            launch, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, save_ckpt=need
+        )
+        ctx.launch, ctx.kwn, ctx.eps = launch, kwn, eps
+        ctx.set_materialize_grads(False)
+        if need:
+            ctx.save_for_backward(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, ckpt)
+        return y, state
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, gy, gstate):
+        if gy is None and gstate is None:
+            return (None,) * 13
+        grads = _backward(ctx.launch, ctx.saved_tensors, gy, gstate, ctx.kwn, ctx.eps)
+        needs = ctx.needs_input_grad[3:]
+        grads = tuple(g if need else None for g, need in zip(grads, needs, strict=True))
+        return (None, None, None, *grads)
+
+
+def _prepare(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, want_cuda: bool):
+    """Validate shapes, dtypes and devices; return the tensors made contiguous."""
+    check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
+    named = dict(u=u, dtau=dtau, w=w, Bm=Bm, Cm=Cm, lam=lam, omega=omega, sel=sel, s0=s0, skip=skip)
+    if u.dtype not in _CTYPES:
+        raise TypeError(f"scan_cuda supports float32 and float64, got u.dtype={u.dtype}")
+    for k, t in named.items():
+        if t is None:
+            continue
+        if t.dtype != u.dtype:
+            raise TypeError(f"{k}.dtype={t.dtype} does not match u.dtype={u.dtype}")
+        if t.device != u.device:
+            raise ValueError(f"{k} is on {t.device} but u is on {u.device}")
+    if want_cuda and u.device.type != "cuda":
+        raise ValueError(f"scan_cuda needs CUDA tensors, got u on {u.device}")
+    return [None if t is None else t.contiguous() for t in named.values()]
+
+
+def _scan(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, want_cuda):
+    tensors = _prepare(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, want_cuda)
+    B, N, D = u.shape
+    if min(B, N, D, lam.shape[1]) == 0:  # nothing to launch
+        return scan_reference(*tensors, kwn=kwn, eps=eps)
+    return _ScanFunction.apply(launch, bool(kwn), float(eps), *tensors)
+
+
+def scan_cuda(
+    u: Tensor,
+    dtau: Tensor,
+    w: Tensor,
+    Bm: Tensor,
+    Cm: Tensor,
+    lam: Tensor,
+    omega: Tensor | None = None,
+    sel: Tensor | None = None,
+    s0: Tensor | None = None,
+    skip: Tensor | None = None,
+    kwn: bool = False,
+    eps: float = 1e-6,
+) -> tuple[Tensor, Tensor]:
+    """Recurrent scan on CUDA (signature and semantics of ``scan_reference``).
+
+    Args: u (B,N,D), dtau (B,N), w (B,N), Bm (B,N,R), Cm (B,N,R), lam (D,R), omega (D,R),
+    sel (B,N,D), s0 (B,S,D,R), skip (D,): float32 or float64 CUDA tensors of one dtype.
+
+    Returns:
+        y: (B, N, D); state: (B, S, D, R).
+    """
+    if cupy is None:
+        raise RuntimeError("scan_cuda needs cupy")
+    launch = _BoundCupy(u.device)
+    return _scan(launch, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, True)
