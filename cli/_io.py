@@ -8,7 +8,7 @@ from pathlib import Path
 
 from itnet_ts.errors import ITNetInputError
 
-__all__ = ["MissingFileError", "read_table", "write_table_atomic"]
+__all__ = ["MissingFileError", "read_table", "temp_path", "write_table_atomic"]
 
 
 class MissingFileError(ITNetInputError):
@@ -34,6 +34,22 @@ def read_table(path: Path):
     raise ITNetInputError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
 
 
+def _default_mode() -> int:
+    """The permissions a plain ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def temp_path(path: Path) -> Path:
+    """A new empty temporary file next to ``path`` (same folder, so a rename is atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.chmod(tmp, _default_mode())
+    return Path(tmp)
+
+
 def write_table_atomic(df, path: Path, overwrite: bool) -> Path:
     """Write ``df`` (polars) to ``path`` (.parquet or .csv) via a temporary file + rename."""
     suffix = path.suffix.lower()
@@ -41,9 +57,7 @@ def write_table_atomic(df, path: Path, overwrite: bool) -> Path:
         raise ITNetInputError(f"--out {path}: unknown file type {suffix!r}; use .parquet or .csv")
     if path.exists() and not overwrite:
         raise ITNetInputError(f"{path} already exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_path(path)
     try:
         if suffix == ".csv":
             df.write_csv(tmp)

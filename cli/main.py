@@ -1,15 +1,27 @@
 """The ``itnet-ts`` command line. Heavy imports happen inside commands so ``--help`` is instant.
 
-Exit codes: 0 success; 1 unexpected error; 2 usage error; 3 invalid input data or arguments;
-4 a named input file does not exist; 5 a model file is invalid or incompatible;
-130 interrupted (Ctrl-C).
+Exit codes:
+
+- 0: success;
+- 1: unexpected error (a bug: please report it, with ``--debug`` output);
+- 2: usage error (unknown command or option, missing argument);
+- 3: invalid input data or arguments, including an output file that exists without
+  ``--overwrite``;
+- 4: a named input file does not exist;
+- 5: a model file is invalid, damaged or incompatible (e.g. from a newer itnet-ts);
+- 130: interrupted (Ctrl-C); nothing is written.
+
+Every output (forecasts, model files, metric tables, plots) is written to a temporary file in
+the target folder and renamed into place, so an interrupted command never leaves a partial
+file, and an existing file is replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,9 +32,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+datasets_app = typer.Typer(
+    help="List, describe and write the datasets itnet-ts knows.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(datasets_app, name="datasets")
 
 EXIT_UNEXPECTED, EXIT_INPUT, EXIT_MISSING, EXIT_MODEL, EXIT_INTERRUPTED = 1, 3, 4, 5, 130
 
+# ---- options shared by commands ----------------------------------------------------------
 IdCol = Annotated[str, typer.Option("--id-col", help="Series id column.")]
 TimeCol = Annotated[str, typer.Option("--time-col", help="Timestamp column.")]
 TargetCol = Annotated[str, typer.Option("--target-col", help="Value column of a long frame.")]
@@ -32,6 +51,22 @@ VariableCol = Annotated[
 ValueCol = Annotated[str | None, typer.Option("--value-col", help="Value column of a tidy frame.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or preview.")]
 Debug = Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace output files that exist.")]
+Sample = Annotated[
+    bool, typer.Option("--sample", help="Use the small sample bundled with itnet-ts as DATA.")
+]
+MaxEpochs = Annotated[int, typer.Option("--max-epochs", help="Training epochs at most.")]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed.")]
+Params = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param", "-p", help="Model hyperparameter KEY=VALUE (repeatable), e.g. -p d_model=32."
+    ),
+]
+DataArg = Annotated[
+    Path | None, typer.Argument(help="History: a .parquet or .csv file (long, wide or tidy).")
+]
 
 
 def _fail(exc: BaseException, debug: bool) -> typer.Exit:
@@ -45,10 +80,10 @@ def _fail(exc: BaseException, debug: bool) -> typer.Exit:
 
         traceback.print_exception(exc)
     if isinstance(exc, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
+        typer.echo("interrupted; nothing was written", err=True)
         return typer.Exit(EXIT_INTERRUPTED)
     typer.echo(f"error: {exc}", err=True)
-    if isinstance(exc, MissingFileError):
+    if isinstance(exc, (MissingFileError, FileNotFoundError)):
         return typer.Exit(EXIT_MISSING)
     if isinstance(exc, ITNetModelFileError):
         return typer.Exit(EXIT_MODEL)
@@ -57,93 +92,22 @@ def _fail(exc: BaseException, debug: bool) -> typer.Exit:
     return typer.Exit(EXIT_UNEXPECTED)
 
 
-@app.command()
-def forecast(
-    data: Annotated[
-        Path | None, typer.Argument(help="History: a .parquet or .csv file (long, wide or tidy).")
-    ] = None,
-    h: Annotated[
-        str | None, typer.Option("--h", help="Horizon, e.g. '24h', or a number of time units.")
-    ] = None,
-    times: Annotated[
-        Path | None,
-        typer.Option("--times", help="File of explicit query times (id, time[, variable])."),
-    ] = None,
-    sample: Annotated[
-        bool, typer.Option("--sample", help="Use the small sample bundled with itnet-ts.")
-    ] = False,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet or .csv.")] = Path(
-        "forecast.csv"
-    ),
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
-    save_model: Annotated[
-        Path | None, typer.Option("--save-model", help="Also save the fitted model here.")
-    ] = None,
-    max_epochs: Annotated[int, typer.Option("--max-epochs", help="Training epochs at most.")] = 30,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    id_col: IdCol = "unique_id",
-    time_col: TimeCol = "ds",
-    target_col: TargetCol = "y",
-    variable_col: VariableCol = None,
-    value_col: ValueCol = None,
-    quiet: Quiet = False,
-    debug: Debug = False,
-) -> None:
-    """Fit ITNet on DATA and forecast after the end of every series (the main job)."""
-    try:
-        _forecast(**locals())
-    except (Exception, KeyboardInterrupt) as exc:
-        raise _fail(exc, debug) from None
+def _guarded(fn):
+    """Turn any error of a command into one line on stderr and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            raise _fail(exc, bool(kwargs.get("debug", False))) from None
+
+    return wrapper
 
 
-def _forecast(
-    data, h, times, sample, out, overwrite, save_model, max_epochs, seed, id_col, time_col,
-    target_col, variable_col, value_col, quiet, debug,
-) -> None:
-    from itnet_ts.errors import ITNetInputError
-
-    from ._io import read_table, write_table_atomic
-
-    if sample == (data is not None):
-        raise ITNetInputError("give a DATA file or --sample (exactly one)")
-    if (h is None) == (times is None):
-        raise ITNetInputError("give exactly one of --h (a horizon) or --times FILE")
-    # check outputs before the (long) fit so a clash fails fast
-    for target, what in ((out, "--out"), (save_model, "--save-model")):
-        if target is not None and target.exists() and not overwrite:
-            raise ITNetInputError(f"{what} {target} already exists; pass --overwrite to replace it")
-    if sample:
-        from itnet_ts.datasets import sample_path
-
-        data = sample_path()
-    frame = read_table(data)
-    query_frame = read_table(times) if times is not None else None
-    h_value = _number_or_str(h)
-
-    from itnet_ts.estimators import ITNetForecaster
-
-    est = ITNetForecaster(
-        horizon=h_value, max_epochs=max_epochs, random_state=seed, verbose=not quiet
-    )
-    cols = dict(
-        id_col=id_col, time_col=time_col, target_col=target_col,
-        variable_col=variable_col, value_col=value_col,
-    )
-    est.fit(frame, **cols)
-    pred = est.predict(h=h_value) if h is not None else est.predict(times=query_frame)
-    write_table_atomic(pred, out, overwrite)
-    if save_model is not None:
-        est.save(save_model, overwrite=overwrite)
-    if not quiet:
-        import polars as pl
-
-        with pl.Config(tbl_rows=8):
-            typer.echo(pred.head(8))
-        summary = est.get_fitted_summary()
-        typer.echo(
-            f"{len(pred)} forecasts for {summary['n_series']} series written to {out}"
-            + (f"; model saved to {save_model}" if save_model else "")
-        )
+# ---- helpers -------------------------------------------------------------------------------
 
 
 def _number_or_str(value: str | None):
@@ -155,12 +119,679 @@ def _number_or_str(value: str | None):
         return value
 
 
-@app.command()
-def info(
-    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-) -> None:
-    """Versions, scan backends found, and devices."""
+def _split(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _check_outputs(*targets: tuple[Path | None, str], overwrite: bool) -> None:
+    """Fail fast, before any long work, when an output exists and --overwrite is not given."""
+    from itnet_ts.errors import ITNetInputError
+
+    for target, what in targets:
+        if target is not None and target.exists() and not overwrite:
+            raise ITNetInputError(f"{what} {target} already exists; pass --overwrite to replace it")
+
+
+def _data_path(data: Path | None, sample: bool) -> Path:
+    from itnet_ts.errors import ITNetInputError
+
+    if sample == (data is not None):
+        raise ITNetInputError("give a DATA file or --sample (exactly one)")
+    if sample:
+        from itnet_ts.datasets import sample_path
+
+        return sample_path()
+    assert data is not None
+    return data
+
+
+def _parse_params(params: list[str] | None) -> dict[str, Any]:
+    """``["d_model=32", "selective=true"]`` -> ``{"d_model": 32, "selective": True}``."""
     import json
+
+    from itnet_ts.errors import ITNetInputError
+
+    out: dict[str, Any] = {}
+    for item in params or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ITNetInputError(f"--param {item!r}: expected KEY=VALUE, e.g. -p d_model=32")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = {"none": None, "true": True, "false": False}.get(raw.lower(), raw)
+        out[key] = value
+    return out
+
+
+def _estimator(params: list[str] | None, quiet: bool, *, horizon=None, max_epochs=None, seed=None):
+    from itnet_ts.errors import ITNetInputError
+    from itnet_ts.estimators import ITNetForecaster
+
+    kwargs: dict[str, Any] = {"verbose": not quiet}
+    if horizon is not None:
+        kwargs["horizon"] = horizon
+    if max_epochs is not None:
+        kwargs["max_epochs"] = max_epochs
+    if seed is not None:
+        kwargs["random_state"] = seed
+    given = _parse_params(params)
+    known = ITNetForecaster().get_params(deep=False)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ITNetInputError(
+            f"--param {unknown[0]}: not a hyperparameter; known: {', '.join(sorted(known))}"
+        )
+    kwargs.update(given)
+    return ITNetForecaster(**kwargs)
+
+
+def _cols(id_col, time_col, target_col, variable_col, value_col) -> dict[str, Any]:
+    return dict(
+        id_col=id_col, time_col=time_col, target_col=target_col,
+        variable_col=variable_col, value_col=value_col,
+    )  # fmt: skip
+
+
+def _jsonable(value):
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def _records(df) -> list[dict[str, Any]]:
+    return [{k: _jsonable(v) for k, v in row.items()} for row in df.to_dicts()]
+
+
+def _echo_table(df, rows: int = 20) -> None:
+    import polars as pl
+
+    with pl.Config(
+        tbl_rows=rows, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+        float_precision=4, tbl_width_chars=120,
+    ):  # fmt: skip
+        typer.echo(df)
+
+
+def _echo_json(obj) -> None:
+    import json
+
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+# ---- forecast ------------------------------------------------------------------------------
+
+
+@app.command()
+@_guarded
+def forecast(
+    data: DataArg = None,
+    h: Annotated[
+        str | None, typer.Option("--h", help="Horizon, e.g. '24h', or a number of time units.")
+    ] = None,
+    times: Annotated[
+        Path | None,
+        typer.Option("--times", help="File of explicit query times (id, time[, variable])."),
+    ] = None,
+    sample: Sample = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet or .csv.")] = Path(
+        "forecast.csv"
+    ),
+    overwrite: Overwrite = False,
+    save_model: Annotated[
+        Path | None, typer.Option("--save-model", help="Also save the fitted model here.")
+    ] = None,
+    max_epochs: MaxEpochs = 30,
+    seed: Seed = 0,
+    params: Params = None,
+    id_col: IdCol = "unique_id",
+    time_col: TimeCol = "ds",
+    target_col: TargetCol = "y",
+    variable_col: VariableCol = None,
+    value_col: ValueCol = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Fit on DATA and forecast after every series' end (the main job)."""
+    from itnet_ts.errors import ITNetInputError
+
+    from ._io import read_table, write_table_atomic
+
+    path = _data_path(data, sample)
+    if (h is None) == (times is None):
+        raise ITNetInputError("give exactly one of --h (a horizon) or --times FILE")
+    _check_outputs((out, "--out"), (save_model, "--save-model"), overwrite=overwrite)
+    frame = read_table(path)
+    query_frame = read_table(times) if times is not None else None
+    h_value = _number_or_str(h)
+    est = _estimator(params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed)
+    est.fit(frame, **_cols(id_col, time_col, target_col, variable_col, value_col))
+    pred = est.predict(h=h_value) if h is not None else est.predict(times=query_frame)
+    write_table_atomic(pred, out, overwrite)
+    if save_model is not None:
+        est.save(save_model, overwrite=overwrite)
+    if not quiet:
+        _echo_table(pred.head(8), rows=8)
+        summary = est.get_fitted_summary()
+        typer.echo(
+            f"{len(pred)} forecasts for {summary['n_series']} series written to {out}"
+            + (f"; model saved to {save_model}" if save_model else "")
+        )
+
+
+# ---- fit / predict -------------------------------------------------------------------------
+
+
+@app.command()
+@_guarded
+def fit(
+    data: DataArg = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Model file to write (safetensors + JSON).")
+    ] = Path("model.itnet"),
+    horizon: Annotated[
+        str | None,
+        typer.Option("--horizon", help="How far ahead training windows reach, e.g. '12h'."),
+    ] = None,
+    sample: Sample = False,
+    overwrite: Overwrite = False,
+    max_epochs: MaxEpochs = 30,
+    seed: Seed = 0,
+    params: Params = None,
+    id_col: IdCol = "unique_id",
+    time_col: TimeCol = "ds",
+    target_col: TargetCol = "y",
+    variable_col: VariableCol = None,
+    value_col: ValueCol = None,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Fit ITNet on DATA and save the model to a file.
+
+    Ctrl-C during training writes nothing: the model file appears only once training ended.
+    """
+    from ._io import read_table
+
+    path = _data_path(data, sample)
+    _check_outputs((out, "--out"), overwrite=overwrite)
+    frame = read_table(path)
+    est = _estimator(
+        params, quiet, horizon=_number_or_str(horizon), max_epochs=max_epochs, seed=seed
+    )
+    est.fit(frame, **_cols(id_col, time_col, target_col, variable_col, value_col))
+    est.save(out, overwrite=overwrite)
+    summary = {**est.get_fitted_summary(), "model": str(out)}
+    if json_out:
+        _echo_json(summary)
+    elif not quiet:
+        typer.echo(
+            f"model of {summary['n_series']} series, channels {summary['channels']}, "
+            f"{summary['n_parameters']} parameters, best epoch {summary['best_epoch']} "
+            f"written to {out}"
+        )
+
+
+@app.command()
+@_guarded
+def predict(
+    model: Annotated[Path, typer.Argument(help="A model file written by `itnet-ts fit`.")],
+    data: DataArg = None,
+    h: Annotated[
+        str | None, typer.Option("--h", help="Horizon, e.g. '24h', or a number of time units.")
+    ] = None,
+    times: Annotated[
+        Path | None,
+        typer.Option("--times", help="File of explicit query times (id, time[, variable])."),
+    ] = None,
+    freq: Annotated[
+        str | None, typer.Option("--freq", help="Spacing of the --h query times.")
+    ] = None,
+    sample: Sample = False,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet or .csv.")] = Path(
+        "forecast.csv"
+    ),
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Forecast DATA's series with a saved model (no training).
+
+    DATA is the history to forecast from, with the column names the model was fit with.
+    """
+    from itnet_ts.errors import ITNetInputError
+    from itnet_ts.estimators import ITNetForecaster
+
+    from ._io import MissingFileError, read_table, write_table_atomic
+
+    path = _data_path(data, sample)
+    if (h is None) == (times is None):
+        raise ITNetInputError("give exactly one of --h (a horizon) or --times FILE")
+    _check_outputs((out, "--out"), overwrite=overwrite)
+    if not model.exists():
+        raise MissingFileError(f"model file {model} does not exist")
+    est = ITNetForecaster.load(model)
+    frame = read_table(path)
+    query_frame = read_table(times) if times is not None else None
+    pred = est.predict(h=_number_or_str(h), df=frame, times=query_frame, freq=_number_or_str(freq))
+    write_table_atomic(pred, out, overwrite)
+    if not quiet:
+        _echo_table(pred.head(8), rows=8)
+        typer.echo(f"{len(pred)} forecasts written to {out}")
+
+
+# ---- backtest / evaluate -------------------------------------------------------------------
+
+
+@app.command()
+@_guarded
+def backtest(
+    data: DataArg = None,
+    h: Annotated[
+        str | None, typer.Option("--h", help="Horizon of each window, e.g. '12h' or 5.")
+    ] = None,
+    n_windows: Annotated[int, typer.Option("--n-windows", help="Number of cutoffs.")] = 3,
+    step_size: Annotated[
+        str | None, typer.Option("--step-size", help="Time between cutoffs (default: --h).")
+    ] = None,
+    refit: Annotated[
+        int,
+        typer.Option(
+            "--refit", help="Refit every N windows (1: every window, 0: fit once on the first)."
+        ),
+    ] = 1,
+    align: Annotated[
+        str,
+        typer.Option(
+            "--align",
+            help="'global': cutoffs from the last time of all data; "
+            "'series': from each series' own end.",
+        ),
+    ] = "global",
+    metrics: Annotated[
+        str | None,
+        typer.Option("--metrics", help="Comma-separated metrics (default mae,mse,rmse,mase)."),
+    ] = None,
+    sample: Sample = False,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Forecasts with cutoff and actuals (.csv/.parquet).")
+    ] = Path("backtest.csv"),
+    overwrite: Overwrite = False,
+    max_epochs: MaxEpochs = 30,
+    seed: Seed = 0,
+    params: Params = None,
+    id_col: IdCol = "unique_id",
+    time_col: TimeCol = "ds",
+    target_col: TargetCol = "y",
+    variable_col: VariableCol = None,
+    value_col: ValueCol = None,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Backtest over time cutoffs: write the forecasts, print the errors.
+
+    Window k forecasts every observation in (cutoff_k, cutoff_k + h] from the data at or
+    before cutoff_k = end - h - k * step_size; see docs/backtesting.md.
+    """
+    from itnet_ts.errors import ITNetInputError
+    from itnet_ts.estimators import cross_validation
+    from itnet_ts.metrics import evaluate
+
+    from ._io import read_table, write_table_atomic
+
+    path = _data_path(data, sample)
+    if h is None:
+        raise ITNetInputError("give --h, the horizon of each window")
+    if refit < 0:
+        raise ITNetInputError(f"--refit must be >= 0, got {refit}")
+    _check_outputs((out, "--out"), overwrite=overwrite)
+    frame = read_table(path)
+    h_value = _number_or_str(h)
+    est = _estimator(params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed)
+    cols = _cols(id_col, time_col, target_col, variable_col, value_col)
+    cv = cross_validation(
+        est, frame, n_windows=n_windows, h=h_value, step_size=_number_or_str(step_size),
+        refit=refit, align=align, progress=not quiet, **cols,
+    )  # fmt: skip
+    write_table_atomic(cv, out, overwrite)
+    wanted = _split(metrics) or ["mae", "mse", "rmse", "mase"]
+    ev = dict(metrics=wanted, train_df=frame, **cols)
+    per_cutoff = evaluate(cv, by="cutoff", **ev)
+    overall = evaluate(cv, **ev)
+    if json_out:
+        _echo_json({"overall": _records(overall)[0], "by_cutoff": _records(per_cutoff)})
+        return
+    if not quiet:
+        _echo_table(per_cutoff)
+        typer.echo("overall:")
+        _echo_table(overall)
+        typer.echo(f"{len(cv)} forecasts over {n_windows} windows written to {out}")
+
+
+@app.command("evaluate")
+@_guarded
+def evaluate_cmd(
+    forecasts: Annotated[
+        Path, typer.Argument(help="Forecast file (forecast / predict / backtest output).")
+    ],
+    actuals: Annotated[
+        Path | None,
+        typer.Argument(help="Observed values (any shape); default: the forecasts' y column."),
+    ] = None,
+    train: Annotated[
+        Path | None, typer.Option("--train", help="History file, for mase / rmsse.")
+    ] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics", help="Comma-separated: mae,mse,rmse,mase,rmsse,pinball,coverage."
+        ),
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="Comma-separated columns to group by, e.g. unique_id,cutoff."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Also write the table (.csv/.parquet).")
+    ] = None,
+    overwrite: Overwrite = False,
+    id_col: IdCol = "unique_id",
+    time_col: TimeCol = "ds",
+    target_col: TargetCol = "y",
+    variable_col: VariableCol = None,
+    value_col: ValueCol = None,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Score a forecast file against observed values (MAE, MSE, ...)."""
+    from itnet_ts.metrics import evaluate
+
+    from ._io import read_table, write_table_atomic
+
+    _check_outputs((out, "--out"), overwrite=overwrite)
+    fc = read_table(forecasts)
+    act = read_table(actuals) if actuals is not None else None
+    hist = read_table(train) if train is not None else None
+    table = evaluate(
+        fc, act, metrics=_split(metrics), by=_split(by), train_df=hist,
+        **_cols(id_col, time_col, target_col, variable_col, value_col),
+    )  # fmt: skip
+    if out is not None:
+        write_table_atomic(table, out, overwrite)
+    if json_out:
+        _echo_json(_records(table))
+    elif not quiet or out is None:
+        _echo_table(table, rows=50)
+
+
+# ---- plot ----------------------------------------------------------------------------------
+
+
+def _save_figure(fig, out: Path, overwrite: bool) -> None:
+    import os
+
+    from itnet_ts.errors import ITNetInputError
+
+    from ._io import temp_path
+
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
+        raise ITNetInputError(f"--out {out}: unknown image type {suffix!r}; use .png, .svg or .pdf")
+    if out.exists() and not overwrite:
+        raise ITNetInputError(f"{out} already exists; pass --overwrite to replace it")
+    tmp = temp_path(out)
+    try:
+        fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").replace("jpg", "jpeg"))
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command()
+@_guarded
+def plot(
+    data: DataArg = None,
+    forecast_file: Annotated[
+        Path | None,
+        typer.Option("--forecast", "-f", help="Forecast file (forecast / predict / backtest)."),
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Image file (.png, .svg, .pdf).")] = Path(
+        "forecast.png"
+    ),
+    ids: Annotated[
+        str | None, typer.Option("--ids", help="Comma-separated series to plot.")
+    ] = None,
+    channels: Annotated[
+        str | None, typer.Option("--channels", help="Comma-separated channels to plot.")
+    ] = None,
+    max_series: Annotated[
+        int, typer.Option("--max-series", help="Series plotted when --ids is not given.")
+    ] = 4,
+    lookback: Annotated[
+        str | None,
+        typer.Option("--lookback", help="Show only this much history before the forecast."),
+    ] = None,
+    sample: Sample = False,
+    overwrite: Overwrite = False,
+    id_col: IdCol = "unique_id",
+    time_col: TimeCol = "ds",
+    target_col: TargetCol = "y",
+    variable_col: VariableCol = None,
+    value_col: ValueCol = None,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Plot history and forecasts to an image file.
+
+    One panel per (series, channel); intervals shaded, cutoffs dashed.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from itnet_ts.plotting import plot_forecast
+
+    from ._io import read_table
+
+    path = _data_path(data, sample)
+    _check_outputs((out, "--out"), overwrite=overwrite)
+    hist = read_table(path)
+    fc = read_table(forecast_file) if forecast_file is not None else None
+    wanted_ids = _split(ids)
+    if wanted_ids is not None and id_col in hist.columns:
+        dtype = hist.schema[id_col]
+        if dtype.is_integer():
+            wanted_ids = [int(i) for i in wanted_ids]
+    fig = plot_forecast(
+        hist, fc, ids=wanted_ids, channels=_split(channels), max_series=max_series,
+        lookback=_number_or_str(lookback),
+        **_cols(id_col, time_col, target_col, variable_col, value_col),
+    )  # fmt: skip
+    try:
+        _save_figure(fig, out, overwrite)
+    finally:
+        plt.close(fig)
+    if not quiet:
+        typer.echo(f"plot written to {out}")
+
+
+# ---- datasets ------------------------------------------------------------------------------
+
+
+@datasets_app.command("list")
+@_guarded
+def datasets_list(json_out: JsonOut = False, debug: Debug = False) -> None:
+    """List the bundled sample, synthetic families and file loaders."""
+    from itnet_ts.datasets.catalog import CATALOG
+
+    rows = [info.to_dict() for info in CATALOG.values()]
+    if json_out:
+        _echo_json(rows)
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['name']:<{width}}  {r['kind']:<9}  {r['summary']}")
+
+
+def _describe_frame(frame) -> dict[str, Any]:
+    import polars as pl
+
+    from itnet_ts.data._ingest import ingest
+
+    canon, spec = ingest(frame, duplicates="mean")
+    per_channel = canon.group_by("variable").len().sort("variable")
+    lengths = canon.group_by("unique_id").agg(pl.col("time").n_unique().alias("n"))["n"]
+    times = canon["time"]
+    if spec.time_kind == "datetime":
+        import pandas as pd
+
+        start, end = str(pd.Timestamp(times.min())), str(pd.Timestamp(times.max()))
+    else:
+        start, end = float(times.min()), float(times.max())
+    return {
+        "rows": frame.height,
+        "shape": spec.shape,
+        "series": int(canon["unique_id"].n_unique()),
+        "channels": list(spec.channels),
+        "observations": canon.height,
+        "observations_per_channel": dict(
+            zip(per_channel["variable"].to_list(), per_channel["len"].to_list(), strict=True)
+        ),
+        "time_points_per_series": {
+            "min": int(lengths.min()), "median": float(lengths.median()), "max": int(lengths.max())
+        },
+        "time_kind": spec.time_kind,
+        "start": start,
+        "end": end,
+    }  # fmt: skip
+
+
+@datasets_app.command("describe")
+@_guarded
+def datasets_describe(
+    name: Annotated[str, typer.Argument(help="A name from `itnet-ts datasets list`.")],
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Downloaded files, for the file loaders.")
+    ] = None,
+    json_out: JsonOut = False,
+    debug: Debug = False,
+) -> None:
+    """Describe a dataset: what it is, where to get it, its size."""
+    from itnet_ts.datasets import catalog
+
+    info = catalog.get(name)
+    report: dict[str, Any] = info.to_dict()
+    if not info.needs_source or source is not None:
+        if source is not None and not source.exists():
+            from ._io import MissingFileError
+
+            raise MissingFileError(f"--source {source} does not exist")
+        frame = catalog.load(name, source=None if source is None else str(source))
+        report["stats"] = _describe_frame(frame)
+    if json_out:
+        _echo_json(report)
+        return
+    for key, value in report.items():
+        if key == "stats":
+            typer.echo("stats:")
+            for k, v in value.items():
+                typer.echo(f"  {k}: {v}")
+        elif value not in ("", False):
+            typer.echo(f"{key}: {value}")
+
+
+@datasets_app.command("write")
+@_guarded
+def datasets_write(
+    name: Annotated[str, typer.Argument(help="A name from `itnet-ts datasets list`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet or .csv.")],
+    source: Annotated[
+        Path | None, typer.Option("--source", help="Downloaded files, for the file loaders.")
+    ] = None,
+    n_series: Annotated[int, typer.Option("--n-series", help="Synthetic: series.")] = 50,
+    n_channels: Annotated[int, typer.Option("--n-channels", help="Synthetic: channels.")] = 3,
+    length: Annotated[float, typer.Option("--length", help="Synthetic: time span.")] = 100.0,
+    datetime: Annotated[
+        bool, typer.Option("--datetime", help="Synthetic: datetime stamps (hours).")
+    ] = False,
+    shape: Annotated[
+        str, typer.Option("--shape", help="Synthetic / sample: 'tidy', 'wide' or 'long'.")
+    ] = "tidy",
+    seed: Seed = 0,
+    overwrite: Overwrite = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Write a dataset to a .parquet or .csv file."""
+    from itnet_ts.datasets import catalog
+
+    from ._io import MissingFileError, write_table_atomic
+
+    _check_outputs((out, "--out"), overwrite=overwrite)
+    if source is not None and not source.exists():
+        raise MissingFileError(f"--source {source} does not exist")
+    frame = catalog.load(
+        name, source=None if source is None else str(source), n_series=n_series,
+        n_channels=n_channels, length=length, seed=seed, datetime=datetime, shape=shape,
+    )  # fmt: skip
+    write_table_atomic(frame, out, overwrite)
+    if not quiet:
+        typer.echo(f"{name}: {frame.height} rows written to {out}")
+
+
+# ---- bench / info --------------------------------------------------------------------------
+
+
+@app.command()
+@_guarded
+def bench(
+    n_train: Annotated[int, typer.Option("--n-train", help="Training series.")] = 64,
+    n_test: Annotated[int, typer.Option("--n-test", help="Held-out series.")] = 32,
+    family: Annotated[str, typer.Option("--family", help="Synthetic family.")] = "mixed",
+    length: Annotated[float, typer.Option("--length", help="Time span of a series.")] = 100.0,
+    horizon: Annotated[float, typer.Option("--horizon", help="Held-out horizon.")] = 10.0,
+    max_epochs: MaxEpochs = 5,
+    seed: Seed = 0,
+    params: Params = None,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Quick synthetic benchmark: ITNet vs persistence (accuracy, speed)."""
+    from ._bench import run_bench
+
+    _estimator(params, True)  # validates --param before the data are drawn
+    report = run_bench(
+        n_train=n_train, n_test=n_test, family=family, length=length, horizon=horizon,
+        max_epochs=max_epochs, seed=seed, params=_parse_params(params), progress=not quiet,
+    )  # fmt: skip
+    if json_out:
+        _echo_json(report)
+        return
+    typer.echo(
+        f"{report['n_scored']} held-out observations of {n_test} unseen series ({family}); "
+        f"fit {report['fit_seconds']:.1f} s, predict {report['predict_seconds']:.2f} s"
+    )
+    typer.echo("| model | MSE | MAE |\n|---|---|---|")
+    for row in report["results"]:
+        typer.echo(f"| {row['model']} | {row['mse']:.4f} | {row['mae']:.4f} |")
+
+
+@app.command()
+@_guarded
+def info(json_out: JsonOut = False, debug: Debug = False) -> None:
+    """Versions, scan backends found, and devices."""
     import platform
     from importlib import metadata
 
@@ -184,7 +815,7 @@ def info(
         "scan_backends": available_backends(),
     }
     if json_out:
-        typer.echo(json.dumps(report, indent=2))
+        _echo_json(report)
         return
     for k, v in report.items():
         if isinstance(v, dict):

@@ -26,12 +26,31 @@ _LAZY = {
     "ITNetForecaster": "itnet_ts.estimators.forecaster",
     "ITNetConfig": "itnet_ts.model.config",
     "ITNet": "itnet_ts.model.itnet",
+    "cross_validation": "itnet_ts.estimators._cv",
+    "TimeCutoffSplitter": "itnet_ts.estimators._cv",
+    "TransformedTargetForecaster": "itnet_ts.estimators.transformers",
+    "ChannelScaler": "itnet_ts.estimators.transformers",
+    "Log1pTransformer": "itnet_ts.estimators.transformers",
+    "BoxCoxTransformer": "itnet_ts.estimators.transformers",
+    "TimeTransformer": "itnet_ts.estimators.transformers",
+    "evaluate": "itnet_ts.metrics",
+    "plot_forecast": "itnet_ts.plotting",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
+    from itnet_ts.estimators._cv import TimeCutoffSplitter, cross_validation
     from itnet_ts.estimators.forecaster import ITNetForecaster
+    from itnet_ts.estimators.transformers import (
+        BoxCoxTransformer,
+        ChannelScaler,
+        Log1pTransformer,
+        TimeTransformer,
+        TransformedTargetForecaster,
+    )
+    from itnet_ts.metrics import evaluate
     from itnet_ts.model.config import ITNetConfig
     from itnet_ts.model.itnet import ITNet
+    from itnet_ts.plotting import plot_forecast
 
 
 def __getattr__(name: str):
@@ -41,6 +60,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "BoxCoxTransformer",
+    "ChannelScaler",
     "ITNet",
     "ITNetConfig",
     "ITNetError",
@@ -48,5 +69,12 @@ __all__ = [
     "ITNetInputError",
     "ITNetModelFileError",
     "ITNetNotFittedError",
+    "Log1pTransformer",
+    "TimeCutoffSplitter",
+    "TimeTransformer",
+    "TransformedTargetForecaster",
     "__version__",
+    "cross_validation",
+    "evaluate",
+    "plot_forecast",
 ]

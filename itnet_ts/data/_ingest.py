@@ -358,13 +358,16 @@ def _from_pandas(s: pd.Series, col: str, role: str) -> pl.Series:
     return out.rename(col)
 
 
-def _not_numeric(col: str, dtype: Any, role: str, row: int | None, shown: Any) -> ITNetInputError:
+def _not_numeric(
+    col: str, dtype: Any, role: str, row: int | None, shown: Any, mostly_numbers: bool = False
+) -> ITNetInputError:
     where = f"; row {row} holds {shown!r}" if row is not None else ""
-    hint = (
-        f" If {col!r} identifies the series, pass id_col={col!r}; otherwise drop the column."
-        if role == "channel"
-        else ""
-    )
+    if mostly_numbers:
+        hint = " Fix that value, or make it empty (= not observed)."
+    elif role == "channel":
+        hint = f" If {col!r} identifies the series, pass id_col={col!r}; otherwise drop the column."
+    else:
+        hint = ""
     return ITNetInputError(
         f"{role} column {col!r} is not numeric (dtype {dtype}{where}). Values must be numbers: "
         f"convert with pd.to_numeric(df[{col!r}]) or pl.col({col!r}).cast(pl.Float64).{hint}"
@@ -378,17 +381,20 @@ def _polars_values(s: pl.Series, col: str, role: str) -> pl.Series:
     if dtype.is_numeric():
         return s.cast(pl.Float64)
     row = shown = None
+    mostly = False
     if dtype == pl.String:
-        bad = s.is_not_null() & s.cast(pl.Float64, strict=False).is_null()
+        parsed = s.cast(pl.Float64, strict=False)
+        bad = s.is_not_null() & parsed.is_null()
         row = _first_true(bad)
         shown = s[row] if row is not None else None
+        mostly = parsed.is_not_null().sum() > bad.sum()
     elif dtype == pl.Boolean:
         raise ITNetInputError(
             f"{role} column {col!r} holds booleans (dtype Boolean). Cast it to numbers if it "
             f"is a 0/1 channel, e.g. pl.col({col!r}).cast(pl.Float64) or df[{col!r}]"
             ".astype(float); otherwise drop the column."
         )
-    raise _not_numeric(col, dtype, role, row, shown)
+    raise _not_numeric(col, dtype, role, row, shown, mostly)
 
 
 def _pandas_values(s: pd.Series, col: str, role: str) -> pl.Series:
@@ -401,7 +407,9 @@ def _pandas_values(s: pd.Series, col: str, role: str) -> pl.Series:
         coerced = pd.to_numeric(s, errors="coerce")
         bad = np.flatnonzero((coerced.isna() & s.notna()).to_numpy())
         row = int(bad[0]) if bad.size else None
-        raise _not_numeric(col, s.dtype, role, row, s.iloc[row] if row is not None else None)
+        mostly = int(coerced.notna().sum()) > bad.size
+        shown = s.iloc[row] if row is not None else None
+        raise _not_numeric(col, s.dtype, role, row, shown, mostly)
     return _polars_values(_from_pandas(s, col, role), col, role)
 
 
@@ -591,7 +599,16 @@ def _resolve_layout(
     if id_col is not None and id_col not in cols:
         if id_col != "unique_id":  # an id column the user named must exist
             raise _missing_column(id_col, "id", "id_col", cols)
-        id_col = None  # the default name absent: one series
+        # the default name absent: one series -- unless a column looks like a misspelling of
+        # it, which would otherwise silently become a channel
+        near = difflib.get_close_matches(id_col, [c for c in cols if c != time_col], 1, 0.8)
+        near = near or [c for c in cols if c.lower() == id_col and c != time_col]
+        if near:
+            raise ITNetInputError(
+                f"id column {id_col!r} not found in the frame; did you mean {near[0]!r}? "
+                f"Pass id_col={near[0]!r}, or id_col=None if the frame holds a single series."
+            )
+        id_col = None
     if time_col not in cols:
         err = _missing_column(time_col, "time", "time_col", cols)
         dated = [c for c in cols if src.is_datetime(c)]
@@ -719,7 +736,9 @@ def _sort_and_resolve(obs: pl.DataFrame, duplicates: str, meta: _TimeMeta) -> pl
         )
         uid, t, var, rows = dup.select(*_KEYS, "rows").row(0)
         shown = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
-        more = f" ({dup.height} duplicated observations in all)" if dup.height > 1 else ""
+        more = (
+            f" ({dup.height} repeated (series, time, channel) keys in all)" if dup.height > 1 else ""
+        )
         raise ITNetInputError(
             f"duplicate observations{more}: series {uid!r}, time {_fmt_time(t, meta)}, "
             f"channel {var!r} appears in rows {shown}. Each (series, time, channel) may be "
@@ -743,9 +762,15 @@ def _check_against(new: FrameSpec, fit: FrameSpec) -> None:
     if new.time_kind != fit.time_kind:
         was = "datetimes" if fit.time_kind == "datetime" else "numbers"
         now = "datetimes" if new.time_kind == "datetime" else "numbers"
+        how = (
+            f"convert them, e.g. pd.to_datetime(df[{col!r}], unit='s') (pandas) or "
+            f"pl.from_epoch(pl.col({col!r}), 's') (polars) for epoch seconds"
+            if fit.time_kind == "datetime"
+            else "convert them to the numbers used in training (same origin and unit)"
+        )
         raise ITNetInputError(
             f"time column {col!r} holds {now} ({new.time_dtype}), but the model was fit on "
-            f"{was} ({fit.time_dtype}). Give times of the same kind as in training."
+            f"{was} ({fit.time_dtype}). Give times of the same kind as in training: {how}."
         )
     if new.time_kind == "datetime" and (new.time_zone is None) != (fit.time_zone is None):
         if fit.time_zone is not None:

@@ -26,6 +26,9 @@ __all__ = [
 ]
 
 
+_MAX_TAU = 1e30  # largest |time coordinate| handed to the model (float32 holds 3.4e38)
+
+
 @dataclass(frozen=True)
 class ChannelScaler:
     """Per-channel affine scaling ``(x - loc) / scale`` fitted on training observations."""
@@ -41,14 +44,21 @@ class ChannelScaler:
         if method != "standard":
             raise ValueError(f"scaling must be 'standard' or 'none', got {method!r}")
         m = ragged.mask
-        count = m.sum(0)
-        v = np.where(m, ragged.values, 0.0)
-        loc = v.sum(0) / np.maximum(count, 1)
-        var = (np.where(m, ragged.values - loc, 0.0) ** 2).sum(0) / np.maximum(count, 1)
-        scale = np.sqrt(var)
-        # constant (or almost constant) channels keep unit scale: no division blow-up
-        tiny = scale <= 1e-12 * np.maximum(np.abs(loc), 1.0)
-        scale = np.where(tiny, 1.0, scale)
+        count = np.maximum(m.sum(0), 1)
+        # work in units of each channel's largest magnitude: no overflow for values near the
+        # float64 limit, no underflow for tiny ones
+        big = np.where(m, np.abs(ragged.values), 0.0).max(0) if len(m) else np.zeros(C)
+        big = np.where(big > 0, big, 1.0)
+        v = np.where(m, ragged.values / big, 0.0)
+        loc_u = v.sum(0) / count
+        var_u = (np.where(m, v - loc_u, 0.0) ** 2).sum(0) / count
+        loc, scale = loc_u * big, np.sqrt(var_u) * big
+        # constant (or constant up to float64 rounding) channels: scale by their magnitude
+        # (unit scale for a constant 0), which keeps scaling equivariant and never divides by 0
+        eps = np.finfo(np.float64).eps
+        tiny = (np.sqrt(var_u) <= 64 * eps * np.abs(loc_u)) | (scale < np.finfo(np.float64).tiny)
+        fallback = np.where(np.abs(loc) > 0, np.abs(loc), 1.0)
+        scale = np.where(tiny, fallback, scale)
         return cls(loc, scale)
 
     def transform(self, values: np.ndarray, chan: np.ndarray | None = None) -> np.ndarray:
@@ -105,7 +115,10 @@ def _targets_windows(
         q_target.append(ragged.values[pts, ch])
         counts.append(len(pts))
     q_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    cat = (lambda xs, dt: np.concatenate(xs) if xs else np.zeros(0, dt))
+
+    def cat(xs, dt):
+        return np.concatenate(xs) if xs else np.zeros(0, dt)
+
     return WindowSet(
         series=np.asarray(series, np.int64),
         hist_start=np.asarray(hist_start, np.int64),
@@ -252,7 +265,8 @@ def _rel(times: np.ndarray, cutoff, unit: float) -> np.ndarray:
         rel = (times - np.int64(cutoff)).astype(np.float64)
     else:
         rel = times.astype(np.float64) - float(cutoff)
-    return rel / unit
+    # beyond +-1e30 time units float32 overflows; such gaps read as "infinitely long ago"
+    return np.clip(rel / unit, -_MAX_TAU, _MAX_TAU)
 
 
 def make_batch(

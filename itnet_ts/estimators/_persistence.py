@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
 import struct
 import tempfile
 from pathlib import Path
@@ -77,6 +79,7 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _default_mode())  # mkstemp creates 0600; give what open() would
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -88,73 +91,231 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
     return path
 
 
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _read_metadata(raw: bytes, path: Path) -> dict[str, str]:
     if len(raw) < 8:
         raise ITNetModelFileError(f"{path} is not an itnet-ts model file (too short)")
     (n,) = struct.unpack("<Q", raw[:8])
-    if n > _MAX_HEADER or 8 + n > len(raw):
-        raise ITNetModelFileError(f"{path} is truncated or not an itnet-ts model file")
+    if n > _MAX_HEADER or n < 2:
+        raise ITNetModelFileError(f"{path} is not an itnet-ts model file")
+    if 8 + n > len(raw):
+        if raw[8:9] != b"{":
+            raise ITNetModelFileError(f"{path} is not an itnet-ts model file")
+        raise ITNetModelFileError(
+            f"{path} is truncated ({len(raw)} bytes; its header alone needs {8 + n}); save the "
+            "model again"
+        )
     try:
         header = json.loads(raw[8 : 8 + n])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ITNetModelFileError(f"{path} has a corrupt header ({exc})") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise ITNetModelFileError(f"{path} is not an itnet-ts model file")
     if not all(isinstance(v, str) for v in meta.values()):
         raise ITNetModelFileError(f"{path} has a corrupt header")
+    # the size the header promises: truncation / appended bytes get their own message
+    ends = [
+        e["data_offsets"][1]
+        for k, e in header.items()
+        if k != "__metadata__" and isinstance(e, dict) and isinstance(e.get("data_offsets"), list)
+        and len(e["data_offsets"]) == 2 and isinstance(e["data_offsets"][1], int)
+    ]
+    if ends:
+        expected, actual = 8 + n + max(ends), len(raw)
+        if actual < expected:
+            raise ITNetModelFileError(
+                f"{path} is truncated ({actual} of {expected} bytes); save the model again"
+            )
+        if actual > expected:
+            raise ITNetModelFileError(
+                f"{path} is damaged: {actual - expected} unexpected bytes after the end of the "
+                "model; save the model again"
+            )
     return meta
 
 
 def load_forecaster(cls, path, device: str = "cpu"):
-    """Rebuild a fitted forecaster from ``path`` (see module docstring)."""
-    from safetensors.torch import load
+    """Rebuild a fitted forecaster from ``path`` (see module docstring).
 
+    Raises ``ITNetModelFileError`` -- and nothing else -- for any file that is missing,
+    unreadable, truncated, damaged, of a newer format, or whose content does not describe a
+    valid model. The content hash detects damage; it is no signature (anyone can recompute
+    it), so every field is also validated before use and nothing from the file is executed.
+    """
     path = Path(path)
     if not path.is_file():
         raise ITNetModelFileError(f"model file {path} does not exist")
-    raw = path.read_bytes()
-    meta = _read_metadata(raw, path)
     try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise ITNetModelFileError(f"{path} has no valid format version") from None
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ITNetModelFileError(f"cannot read model file {path}: {exc}") from None
+    meta = _read_metadata(raw, path)
+    version_txt = meta.get("format_version", "")
+    if not re.fullmatch(r"[0-9]{1,9}", version_txt) or int(version_txt) < 1:
+        raise ITNetModelFileError(f"{path} has no valid format version ({version_txt!r})")
+    version = int(version_txt)
     if version > FORMAT_VERSION:
         raise ITNetModelFileError(
             f"{path} was written by a newer itnet-ts (model format {version}; this version "
             f"reads up to {FORMAT_VERSION}); upgrade itnet-ts to load it"
         )
     try:
-        tensors = load(raw)
+        tensors = _load_tensors(raw)
+        digest = _digest(meta, tensors)
     except Exception as exc:  # safetensors raises its own error types on corrupt data
-        raise ITNetModelFileError(f"{path} is corrupt: {exc}") from None
-    if meta.get("sha256") != _digest(meta, tensors):
+        raise ITNetModelFileError(f"{path} is corrupt: {_short(exc)}") from None
+    if meta.get("sha256") != digest:
         raise ITNetModelFileError(
             f"{path} failed its integrity check (content hash mismatch): the file was modified "
             "or damaged after it was saved"
         )
     try:
-        params = json.loads(meta["params"])
-        cfg = ITNetConfig.from_dict(json.loads(meta["config"]))
-        spec_d = json.loads(meta["spec"])
-        spec_d["channels"] = tuple(spec_d["channels"])
-        spec = FrameSpec(**spec_d)
-        fitted = json.loads(meta["fitted"])
-        est = cls(**params)
-        model = ITNet(cfg)
-        state = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-        model.load_state_dict(state)
-        scaler = ChannelScaler(tensors["scaler.loc"].numpy(), tensors["scaler.scale"].numpy())
-    except (KeyError, TypeError, ValueError, RuntimeError, json.JSONDecodeError) as exc:
+        est = _rebuild(cls, meta, tensors)
+    except ITNetModelFileError as exc:
         raise ITNetModelFileError(f"{path} does not describe a valid model: {exc}") from None
-    est.model_ = model.to(device).eval()
+    except Exception as exc:  # whatever a crafted (re-hashed) file provokes is still our error
+        raise ITNetModelFileError(
+            f"{path} does not describe a valid model: {_short(exc)}"
+        ) from None
+    est.model_ = est.model_.to(device)
+    return est
+
+
+def _load_tensors(raw: bytes) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    return load(raw)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else type(exc).__name__
+    return first[:300]
+
+
+def _json(meta: dict[str, str], key: str, kind: type):
+    if key not in meta:
+        raise ITNetModelFileError(f"the {key!r} entry is missing")
+    try:
+        value = json.loads(meta[key])
+    except (ValueError, RecursionError):
+        raise ITNetModelFileError(f"the {key!r} entry is not valid JSON") from None
+    if not isinstance(value, kind):
+        raise ITNetModelFileError(f"the {key!r} entry is not a JSON {kind.__name__}")
+    return value
+
+
+def _finite(value, name: str, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ITNetModelFileError(f"{name} is not a number")
+    value = float(value)
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise ITNetModelFileError(f"{name} is {value}, not a {'positive ' * positive}finite number")
+    return value
+
+
+def _check_config(cfg_d: dict, n_elements: int) -> ITNetConfig:
+    """Every field of the right type; sizes bounded by the tensors actually in the file (so a
+    crafted config cannot make us build a huge model)."""
+    defaults = ITNetConfig()
+    for f in dataclasses.fields(ITNetConfig):
+        if f.name not in cfg_d:
+            continue  # from_dict fills the default
+        v, d = cfg_d[f.name], getattr(defaults, f.name)
+        if isinstance(d, bool):
+            ok = isinstance(v, bool)
+        elif isinstance(d, int):
+            ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= max(n_elements, 1)
+        elif isinstance(d, float):
+            ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+        elif isinstance(d, str):
+            ok = isinstance(v, str)
+        else:
+            ok = True
+        if not ok:
+            raise ITNetModelFileError(f"model config field {f.name}={v!r} is invalid")
+    return ITNetConfig.from_dict(cfg_d)
+
+
+def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
+    from itnet_ts.estimators._params import validate_params
+
+    params = _json(meta, "params", dict)
+    est = cls(**params)  # unknown names: TypeError
+    validate_params(est)
+    model_t = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    other = sorted(set(tensors) - {f"model.{k}" for k in model_t} - {"scaler.loc", "scaler.scale"})
+    if other:
+        raise ITNetModelFileError(f"unexpected tensors {other[:5]}")
+    n_elements = sum(t.numel() for t in model_t.values())
+    cfg = _check_config(_json(meta, "config", dict), n_elements)
+    # build on the meta device first (allocates nothing) and compare with the file
+    with torch.device("meta"):
+        skeleton = ITNet(cfg)
+    want = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
+    got = {k: (tuple(v.shape), v.dtype) for k, v in model_t.items()}
+    if want != got:
+        diff = sorted(set(want.items()) ^ set(got.items()))[:3]
+        raise ITNetModelFileError(f"the weights do not match the model config ({diff})")
+    model = ITNet(cfg)
+    model.load_state_dict(model_t, strict=True)
+
+    spec_d = _json(meta, "spec", dict)
+    spec = FrameSpec(**spec_d)  # unknown / missing fields: TypeError
+    if not isinstance(spec.channels, (list, tuple)) or not all(
+        isinstance(c, str) for c in spec.channels
+    ):
+        raise ITNetModelFileError("the channel names are not a list of strings")
+    spec = dataclasses.replace(spec, channels=tuple(spec.channels))
+    for name in ("library", "shape", "time_col", "time_kind", "time_dtype", "id_dtype"):
+        if not isinstance(getattr(spec, name), str):
+            raise ITNetModelFileError(f"spec field {name} is not a string")
+    for name in ("id_col", "target_col", "variable_col", "value_col", "time_zone"):
+        if not isinstance(getattr(spec, name), (str, type(None))):
+            raise ITNetModelFileError(f"spec field {name} is not a string or null")
+    if spec.library not in ("pandas", "polars") or spec.shape not in ("long", "wide", "tidy"):
+        raise ITNetModelFileError(f"unknown frame library / shape {spec.library!r}/{spec.shape!r}")
+    if spec.time_kind not in ("datetime", "numeric"):
+        raise ITNetModelFileError(f"unknown time kind {spec.time_kind!r}")
+    if len(spec.channels) != cfg.n_channels or len(set(spec.channels)) != len(spec.channels):
+        raise ITNetModelFileError("the channel names do not match the model's channels")
+
+    loc, scale = tensors.get("scaler.loc"), tensors.get("scaler.scale")
+    C = cfg.n_channels
+    for name, t in (("scaler.loc", loc), ("scaler.scale", scale)):
+        if t is None or t.dtype != torch.float64 or tuple(t.shape) != (C,):
+            raise ITNetModelFileError(f"tensor {name} is missing or not float64 of shape ({C},)")
+        if not bool(torch.isfinite(t).all()):
+            raise ITNetModelFileError(f"tensor {name} holds non-finite values")
+    if not bool((scale > 0).all()):
+        raise ITNetModelFileError("tensor scaler.scale holds values <= 0")
+    scaler = ChannelScaler(loc.numpy().copy(), scale.numpy().copy())
+
+    fitted = _json(meta, "fitted", dict)
+    time_unit = _finite(fitted.get("time_unit"), "fitted time_unit", positive=True)
+    horizon = _finite(fitted.get("horizon"), "fitted horizon", positive=True)
+    n_series, best_epoch = fitted.get("n_series"), fitted.get("best_epoch")
+    for name, v in (("n_series", n_series), ("best_epoch", best_epoch)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ITNetModelFileError(f"fitted {name} is not an integer")
+    best_val = fitted.get("best_val_loss")
+    if isinstance(best_val, bool) or not isinstance(best_val, (int, float)):
+        raise ITNetModelFileError("fitted best_val_loss is not a number")
+
+    est.model_ = model.eval()
     est.config_ = cfg
     est.spec_ = spec
     est.channels_ = spec.channels
-    est.time_unit_ = float(fitted["time_unit"])
-    est.horizon_ = float(fitted["horizon"])
+    est.time_unit_ = time_unit
+    est.horizon_ = horizon
     est.scaler_ = scaler
-    est.n_series_ = int(fitted["n_series"])
-    est.train_result_ = TrainResult(int(fitted["best_epoch"]), float(fitted["best_val_loss"]))
+    est.n_series_ = n_series
+    est.train_result_ = TrainResult(best_epoch, float(best_val))
     est.history_ = None
     return est

@@ -1,9 +1,11 @@
-"""Training loop: Adam on masked MSE over windows, early stopping on validation windows."""
+"""Training loop: Adam on a masked (optionally channel-weighted) loss over windows, early stopping
+on validation windows (or on a caller-supplied validation score)."""
 
 from __future__ import annotations
 
 import copy
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,11 +46,34 @@ def batches(
         yield make_batch(ragged, windows, order[i : i + batch_size], scaler, unit, max_history)
 
 
-def masked_loss(pred: torch.Tensor, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sum of squared errors of the point output over known targets, and their count."""
-    known = batch.y_known
-    err = (pred[..., 0] - batch.y)[known]
-    return (err**2).sum(), known.sum()
+LOSSES = ("mse", "mae", "mse+mae")
+
+
+def masked_loss(
+    pred: torch.Tensor,
+    batch: Batch,
+    loss: str = "mse",
+    channel_weights: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of the point output's errors over known targets, and their count.
+
+    loss: "mse" (squared error), "mae" (absolute error) or "mse+mae" (their sum).
+    channel_weights: optional (C,) weight of each queried channel's error (e.g. to match a
+    per-variable averaged metric); the count stays the number of known targets.
+    """
+    known = batch.y_known  # (B, Q)
+    err = (pred[..., 0] - batch.y)[known]  # (K,)
+    if loss == "mse":
+        e = err**2
+    elif loss == "mae":
+        e = err.abs()
+    elif loss == "mse+mae":
+        e = err**2 + err.abs()
+    else:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if channel_weights is not None:
+        e = e * channel_weights[batch.q_chan[known]]
+    return e.sum(), known.sum()
 
 
 def evaluate_loss(model: ITNet, batch_iter, device: torch.device) -> float:
@@ -76,43 +101,74 @@ def fit_model(
     grad_clip: float = 1.0,
     progress: bool = True,
     weight_decay: float = 0.0,
+    loss: str = "mse",
+    channel_weights: torch.Tensor | None = None,
+    val_score: Callable[[ITNet], float] | None = None,
+    schedule: str = "cosine",
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
     ``train_batches(epoch)`` yields training batches of one epoch; ``val_batches()`` yields the
-    validation batches (without it, the last epoch is kept).
+    validation batches (without it, the last epoch is kept). ``loss`` and ``channel_weights``
+    choose the training loss (see ``masked_loss``; validation stays the unweighted MSE).
+    ``val_score(model)``, if given, replaces the validation MSE as the early-stopping criterion
+    (lower is better; e.g. a benchmark's own metric). ``schedule``: "cosine" (to lr / 10 at
+    ``max_epochs``) or "constant". Each history entry records the epoch's training seconds.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    if channel_weights is not None:
+        channel_weights = channel_weights.to(device=device, dtype=torch.float32)
     from tqdm.auto import tqdm
 
     opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_epochs, eta_min=learning_rate / 10)
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(
+            opt, T_max=max_epochs, eta_min=learning_rate / 10
+        )
+        if schedule == "cosine"
+        else None
+    )
     best = TrainResult(best_epoch=-1, best_val_loss=math.inf)
     best_state = None
     bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
+        t0 = time.perf_counter()
         total, count = 0.0, 0
         for b in train_batches(epoch):
             b = b.to(device)
-            sse, n = masked_loss(model(b), b)
+            sse, n = masked_loss(model(b), b, loss, channel_weights)
             if n == 0:
                 continue
-            loss = sse / n
-            if not torch.isfinite(loss):
+            batch_loss = sse / n
+            if not torch.isfinite(batch_loss):
                 raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch} (loss {float(loss)}); "
+                    f"training diverged at epoch {epoch} (loss {float(batch_loss)}); "
                     "try a lower learning_rate or check the data for extreme values"
                 )
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            batch_loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             total += float(sse.detach())
             count += int(n)
-        sched.step()
+        if sched is not None:
+            sched.step()
+        seconds = time.perf_counter() - t0
         train_loss = total / max(count, 1)
-        val_loss = evaluate_loss(model, val_batches(), device) if val_batches else train_loss
-        best.history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss})
+        if val_score is not None:
+            model.eval()
+            val_loss = float(val_score(model))
+        elif val_batches:
+            val_loss = evaluate_loss(model, val_batches(), device)
+        else:
+            val_loss = train_loss
+        best.history.append(
+            {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
+        )
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
         if val_loss < best.best_val_loss:
             best.best_val_loss, best.best_epoch = val_loss, epoch

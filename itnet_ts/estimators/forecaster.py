@@ -19,7 +19,7 @@ from itnet_ts.data._windows import (
     training_windows,
     validation_windows,
 )
-from itnet_ts.errors import ITNetInputError, ITNetNotFittedError
+from itnet_ts.errors import ITNetError, ITNetInputError, ITNetNotFittedError
 from itnet_ts.estimators._training import batches, fit_model, predict_windows
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -103,6 +103,7 @@ class ITNetForecaster(BaseEstimator):
     def fit(
         self,
         df,
+        y=None,
         *,
         id_col: str = "unique_id",
         time_col: str = "ds",
@@ -111,7 +112,10 @@ class ITNetForecaster(BaseEstimator):
         value_col: str | None = None,
         shape: str = "auto",
     ) -> ITNetForecaster:
-        """Fit on a pandas or polars frame (long, wide or tidy; see the data contract)."""
+        """Fit on a pandas or polars frame (long, wide or tidy; see the data contract).
+
+        ``y`` is ignored: the targets are in ``df`` (it is there for scikit-learn's
+        ``Pipeline`` / ``GridSearchCV``, which call ``fit(X, y)``)."""
         self._validate_params()
         canon, spec = ingest(
             df, id_col=id_col, time_col=time_col, target_col=target_col,
@@ -119,6 +123,7 @@ class ITNetForecaster(BaseEstimator):
             duplicates=self.duplicates,
         )
         ragged = ragged_from_canonical(canon, spec.channels)
+        _check_training_data(ragged, spec)
         unit = (
             infer_time_unit(canon)
             if self.time_unit is None
@@ -133,6 +138,7 @@ class ITNetForecaster(BaseEstimator):
         val_windows, train_end = validation_windows(ragged, horizon)
         train_view = _truncate(ragged, train_end)
         scaler = ChannelScaler.fit(train_view, self.scaling)
+        _check_value_range(ragged, scaler, "the training frame", self.scaling)
         # initial decay time scales span from a fraction of a gap to the history length
         span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
         cfg = ITNetConfig(
@@ -168,6 +174,7 @@ class ITNetForecaster(BaseEstimator):
             learning_rate=self.learning_rate, patience=self.patience, device=device,
             progress=self.verbose,
         )
+        _check_converged(result)
         self.model_ = model
         self.config_ = cfg
         self.spec_ = spec
@@ -215,6 +222,7 @@ class ITNetForecaster(BaseEstimator):
                 value_col=self.spec_.value_col, duplicates=self.duplicates, spec=self.spec_,
             )
             ragged = ragged_from_canonical(canon, self.channels_)
+            _check_value_range(ragged, self.scaler_, "predict(df=...)", self.scaling)
         elif self.history_ is None:
             raise ITNetInputError(
                 "this model was loaded from a file and holds no data; "
@@ -223,7 +231,7 @@ class ITNetForecaster(BaseEstimator):
         else:
             ragged = self.history_
         if times is not None:
-            q_series, q_time, q_chan = self._explicit_queries(ragged, times, spec)
+            q_series, q_time, q_chan = self._explicit_queries(ragged, times, spec, df is not None)
         else:
             q_series, q_time, q_chan = self._horizon_queries(ragged, h, freq)
         windows = forecast_windows(ragged, q_series, q_time, q_chan)
@@ -232,7 +240,9 @@ class ITNetForecaster(BaseEstimator):
             self.max_history, next(self.model_.parameters()).device,
         )
         series = np.repeat(windows.series, np.diff(windows.q_indptr))
-        y_hat = self.scaler_.inverse(pred[:, 0].astype(np.float64), windows.q_chan)
+        with np.errstate(over="ignore", invalid="ignore"):
+            y_hat = self.scaler_.inverse(pred[:, 0].astype(np.float64), windows.q_chan)
+        _check_forecasts(y_hat, ragged, windows, self.channels_)
         out = pl.DataFrame(
             {
                 "unique_id": pl.Series(ragged.ids[series].tolist()),
@@ -244,10 +254,9 @@ class ITNetForecaster(BaseEstimator):
         return to_user_frame(out, spec)
 
     def _horizon_queries(self, ragged: RaggedSeries, h, freq):
-        spec = self.spec_
         horizon = self._duration(h, "h")
         step = self.time_unit_ if freq is None else self._duration(freq, "freq")
-        n_steps = max(1, int(math.floor(horizon / step + 1e-9)))
+        n_steps = max(1, math.floor(horizon / step + 1e-9))
         offsets = step * np.arange(1, n_steps + 1)  # (K,)
         last = ragged.times[ragged.indptr[1:] - 1]  # (S,)
         S, K, C = ragged.n_series, len(offsets), len(self.channels_)
@@ -260,7 +269,7 @@ class ITNetForecaster(BaseEstimator):
         q_chan = np.tile(np.arange(C), S * K)
         return q_series, q_time, q_chan
 
-    def _explicit_queries(self, ragged: RaggedSeries, times, spec: FrameSpec):
+    def _explicit_queries(self, ragged: RaggedSeries, times, spec: FrameSpec, df_given: bool):
         from itnet_ts.data._queries import ingest_queries
 
         q = ingest_queries(times, self.spec_)  # unique_id, time, [variable]
@@ -268,8 +277,12 @@ class ITNetForecaster(BaseEstimator):
         ids = q["unique_id"].to_list()
         missing = sorted({str(i) for i in ids if i not in id_index})
         if missing:
+            src = "df=" if df_given else "the training frame"
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             raise ITNetInputError(
-                f"times= has series with no history: {missing[:5]}; pass their history with df="
+                f"times= asks for series with no history in {src}: {missing[:5]}{more}. "
+                f"{self.spec_.id_col or 'unique_id'!r} must name series whose history is known: "
+                "pass their history with predict(df=..., times=...), or fix the ids."
             )
         q_series = np.array([id_index[i] for i in ids], dtype=np.int64)
         q_time = q["time"].to_numpy()
@@ -290,9 +303,14 @@ class ITNetForecaster(BaseEstimator):
         bad = np.nonzero(q_time <= last)[0]
         if len(bad):
             i = int(bad[0])
+            fmt = lambda t: _fmt_time(t, spec)  # noqa: E731
+            n_bad = len(set(zip(q_series[bad].tolist(), q_time[bad].tolist(), strict=True)))
+            more = f" ({n_bad} such query times in all)" if n_bad > 1 else ""
             raise ITNetInputError(
-                f"query time at row {i} of times= (series {ragged.ids[q_series[i]]!r}) is at or "
-                "before the end of that series' history; query times must be after the cutoff"
+                f"times=: query time {fmt(q_time[i])} of series {ragged.ids[q_series[i]]!r} is at "
+                f"or before the end of that series' history ({fmt(last[i])}){more}. Query times "
+                "must be after the cutoff (the series' last observed time): drop those rows "
+                "from times=, or pass a shorter history with df="
             )
         return q_series, q_time, q_chan
 
@@ -336,6 +354,35 @@ class ITNetForecaster(BaseEstimator):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "model_")
 
+    # backtesting and scoring live in _cv.py; thin methods keep the API discoverable
+    def score(self, X, y=None) -> float:
+        """Negative mean squared error of forecasts of ``X``'s observations (higher is
+        better), for ``GridSearchCV`` / ``cross_validate`` with ``TimeCutoffSplitter``.
+
+        Every observation of ``X`` after the end of its series' training data is forecast
+        at its own (time, channel) from the training history, as in a
+        ``cross_validation`` window; other rows and series not seen in training are
+        ignored. ``y`` is ignored."""
+        from itnet_ts.estimators._cv import score_forecaster
+
+        self._check_fitted()
+        if self.history_ is None:
+            raise ITNetInputError(
+                "score needs the training history, which a model loaded from a file does "
+                "not hold; use itnet_ts.metrics.evaluate on predict(df=..., times=...) output"
+            )
+        h = self.history_
+        last = pl.DataFrame({"unique_id": h.ids.tolist(), "last": h.times[h.indptr[1:] - 1]})
+        return score_forecaster(self, X, self.spec_, last, self.duplicates)
+
+    def cross_validation(self, df, **kwargs):
+        """Backtest on ``df``: ``itnet_ts.cross_validation(self, df, ...)`` (same
+        arguments: ``n_windows``, ``h``, ``step_size``, ``refit``, ...). Works on clones;
+        this estimator is left as it is."""
+        from itnet_ts.estimators._cv import cross_validation
+
+        return cross_validation(self, df, **kwargs)
+
     # persistence lives in _persistence.py; thin methods keep the API discoverable
     def save(self, path, overwrite: bool = False) -> None:
         """Write the fitted model to ``path`` (safetensors weights + JSON config; no pickle),
@@ -366,6 +413,89 @@ class ITNetForecaster(BaseEstimator):
         }
 
 
+#: Largest magnitude of a scaled value fed to the network: the float32 layers overflow (NaN
+#: forecasts) somewhere above 1e20; 1e15 leaves room for the products inside them.
+_MAX_SCALED = 1e15
+
+
+def _check_training_data(ragged: RaggedSeries, spec: FrameSpec) -> None:
+    """Refuse training data the model cannot learn from, naming what is wrong."""
+    n_obs = ragged.mask.sum(0)
+    never = [c for c, n in zip(spec.channels, n_obs, strict=True) if n == 0]
+    if never:
+        where = (
+            f"every value of column{'s' if len(never) > 1 else ''} {never} is null/NaN"
+            if spec.shape == "wide"
+            else f"every row of {spec.variable_col or 'variable'} {never} has a null/NaN value"
+        )
+        raise ITNetInputError(
+            f"channel{'s' if len(never) > 1 else ''} {never} {'are' if len(never) > 1 else 'is'} "
+            f"never observed in the training frame ({where}), so the model cannot learn or "
+            "forecast it. Drop it before fit, or give observations of it."
+        )
+    if ragged.n_series and int(ragged.lengths().max()) < 2:
+        raise ITNetInputError(
+            f"every series has a single time point ({ragged.n_series} series, e.g. "
+            f"{ragged.ids[0]!r}); training needs series with at least two time points (a "
+            "history and a later value to forecast). Give longer series."
+        )
+
+
+def _check_value_range(ragged: RaggedSeries, scaler: ChannelScaler, what: str, scaling: str):
+    """Refuse values so far from the training scale that float32 arithmetic would overflow."""
+    if not ragged.mask.any():
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = np.where(ragged.mask, np.abs(scaler.transform(ragged.values)), 0.0)  # (T, C)
+    z = np.where(np.isnan(z), np.inf, z)
+    flat = int(np.argmax(z))
+    point, c = divmod(flat, z.shape[1])
+    if z[point, c] <= _MAX_SCALED:
+        return
+    s = int(np.searchsorted(ragged.indptr, point, side="right")) - 1
+    value = ragged.values[point, c]
+    fix = (
+        "Use scaling='standard' (the default) or rescale the channel."
+        if scaling == "none"
+        else "Check the units of that channel, or refit on data of the same scale."
+    )
+    raise ITNetInputError(
+        f"{what}: channel {ragged.channels[c]!r} of series {ragged.ids[s]!r} has the value "
+        f"{value:g}, more than {_MAX_SCALED:g} times the training scale of that channel "
+        f"(scale {scaler.scale[c]:g}, scaling={scaling!r}); the model's float32 arithmetic "
+        f"cannot hold it. {fix}"
+    )
+
+
+def _check_forecasts(y_hat: np.ndarray, ragged: RaggedSeries, windows, channels) -> None:
+    """Never hand back NaN / infinite forecasts silently."""
+    bad = np.flatnonzero(~np.isfinite(y_hat))
+    if len(bad) == 0:
+        return
+    q = int(bad[0])
+    w = int(np.searchsorted(windows.q_indptr, q, side="right")) - 1
+    raise ITNetError(
+        f"{len(bad)} forecasts are not finite (first: series "
+        f"{ragged.ids[windows.series[w]]!r}, channel {channels[windows.q_chan[q]]!r}); the "
+        "values or times are beyond what the model can represent. Check the data for extreme "
+        "values or times, and report this if they look ordinary."
+    )
+
+
+def _check_converged(result) -> None:
+    """A run whose training or validation loss went NaN / infinite diverged: never keep it."""
+    from itnet_ts.estimators._training import TrainingDivergedError
+
+    for rec in result.history:
+        for key in ("train_loss", "val_loss"):
+            if key in rec and not math.isfinite(float(rec[key])):
+                raise TrainingDivergedError(
+                    f"training diverged: the {key.replace('_', ' ')} was {rec[key]} at epoch "
+                    f"{rec['epoch']}; nothing was kept. Lower learning_rate= or check the data "
+                    "for extreme values."
+                )
+
+
 def _spans(ragged: RaggedSeries) -> np.ndarray:
     """(S,) time span of each series in native units (float64)."""
     first = ragged.times[ragged.indptr[:-1]]
@@ -384,6 +514,14 @@ def _truncate(ragged: RaggedSeries, end: np.ndarray) -> RaggedSeries:
         ragged.ids, indptr, ragged.times[keep], ragged.values[keep], ragged.mask[keep],
         ragged.channels,
     )
+
+
+def _fmt_time(value, spec: FrameSpec) -> str:
+    """A canonical time as the user would write it (datetime in the user's zone, or number)."""
+    from itnet_ts.data._ingest import _fmt_time as fmt
+    from itnet_ts.data._ingest import _TimeMeta
+
+    return fmt(value, _TimeMeta(spec.time_kind, spec.time_zone, spec.time_dtype))
 
 
 def _fmt_duration(value: float, spec: FrameSpec) -> str:

@@ -26,6 +26,14 @@ class ITNetConfig:
     weights: importance weights of observations: "uniform" (1 each) or "gap" (elapsed time,
         capped at ``gap_cap``) — the quadrature of ``int K(tau, s) v(s) ds``.
     n_outputs: outputs per query (1 point forecast + quantiles).
+    decoder: how a query reads the encoded history: "recurrent" (closed-form evaluation of the
+        last block's transform at the query time, from its final state), "attention" (an
+        attention-mode transform of the query over the last block's output tokens) or "both"
+        (the two reads summed).
+    attn_lag_hidden: hidden width of the attention decoder's lag-kernel MLP (it runs on every
+        (query, history point) pair, so it is kept small).
+    query_cutoff_time: also give the query's time relative to the cutoff (``q_tau``) as a
+        feature, besides the lead time from the last observation and the channel's age.
     """
 
     n_channels: int = 1
@@ -44,6 +52,9 @@ class ITNetConfig:
     weights: str = "uniform"
     gap_cap: float = 10.0
     n_outputs: int = 1
+    decoder: str = "recurrent"
+    attn_lag_hidden: int = 8
+    query_cutoff_time: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

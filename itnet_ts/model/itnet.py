@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from itnet_ts.data._windows import Batch
 from itnet_ts.model.config import ITNetConfig
-from itnet_ts.model.layers import FourierFeatures, RecurrentBlock
+from itnet_ts.model.layers import AttentionTransform, FourierFeatures, RecurrentBlock
 
 __all__ = ["ITNet", "EncoderState"]
 
@@ -32,6 +32,9 @@ class EncoderState:
     states: per block (B, S, D, R); tau_last (B,) time of the last observation (cutoff frame);
     last_seen (B, C) time each channel was last observed (-inf if never); last_value (B, C)
     scaled; value_sum (B, C) and count (B, C) for the per-channel history mean.
+    With an attention decoder also the memory it attends to: ``memory`` (B, N, D) the last
+    block's output tokens, ``memory_tau`` (B, N) their times, ``memory_valid`` (B, N) 0 on
+    padding (None otherwise).
     """
 
     states: list[Tensor]
@@ -40,6 +43,9 @@ class EncoderState:
     last_value: Tensor
     value_sum: Tensor
     count: Tensor
+    memory: Tensor | None = None
+    memory_tau: Tensor | None = None
+    memory_valid: Tensor | None = None
 
 
 class ITNet(nn.Module):
@@ -63,12 +69,22 @@ class ITNet(nn.Module):
         )
         self.norm_out = nn.LayerNorm(D)
         self.channel_emb = nn.Embedding(C, D)
+        if cfg.decoder not in ("recurrent", "attention", "both"):
+            raise ValueError(
+                f"decoder must be 'recurrent', 'attention' or 'both', got {cfg.decoder!r}"
+            )
         # query features: lead time (Fourier), age of the channel's last value, its value, flags
+        # (+ the query time from the cutoff)
+        n_time = 3 if cfg.query_cutoff_time else 2
         self.query_mlp = nn.Sequential(
-            nn.Linear(2 * self.time_feat.out_dim + 4, D), nn.GELU(), nn.Linear(D, D)
+            nn.Linear(n_time * self.time_feat.out_dim + 4, D), nn.GELU(), nn.Linear(D, D)
         )
         self.query_factor = nn.Linear(D, cfg.rank)
         self.read_norm = nn.LayerNorm(D)
+        if cfg.decoder != "recurrent":
+            self.mem_time = nn.Linear(self.time_feat.out_dim, D)  # key time features
+            self.attn = AttentionTransform(D, cfg.attn_lag_hidden)
+            self.attn_norm = nn.LayerNorm(D)
         self.head = nn.Sequential(
             nn.Linear(3 * D, D), nn.GELU(), nn.Linear(D, D), nn.GELU(), nn.Linear(D, cfg.n_outputs)
         )
@@ -108,7 +124,11 @@ class ITNet(nn.Module):
         )
         count = (batch.mask * batch.valid[..., None]).sum(1)  # (B, C)
         value_sum = (batch.values * batch.mask).sum(1)
-        return EncoderState(states, tau_last, last_seen, batch.last_value, value_sum, count)
+        st = EncoderState(states, tau_last, last_seen, batch.last_value, value_sum, count)
+        if self.cfg.decoder != "recurrent":
+            st.memory, st.memory_tau = h, batch.tau * batch.valid
+            st.memory_valid = batch.valid.to(h.dtype)
+        return st
 
     @torch.no_grad()
     def step(self, st: EncoderState, tau: Tensor, values: Tensor, mask: Tensor) -> EncoderState:
@@ -132,7 +152,7 @@ class ITNet(nn.Module):
         for block, s0 in zip(self.blocks, st.states, strict=True):
             h, s = block(h, dtau, w, s0)
             states.append(s)
-        return EncoderState(
+        new = EncoderState(
             states,
             tau,
             last_seen,
@@ -140,6 +160,11 @@ class ITNet(nn.Module):
             st.value_sum + values * mask,
             st.count + mask,
         )
+        if st.memory is not None:  # attention decoder: append the new token to the memory
+            new.memory = torch.cat([st.memory, h], dim=1)
+            new.memory_tau = torch.cat([st.memory_tau, tau[:, None]], dim=1)
+            new.memory_valid = torch.cat([st.memory_valid, torch.ones_like(tau[:, None])], dim=1)
+        return new
 
     # ---- decoder -------------------------------------------------------------------------
     def decode(self, st: EncoderState, q_tau: Tensor, q_chan: Tensor) -> Tensor:
@@ -150,10 +175,12 @@ class ITNet(nn.Module):
         age = torch.where(has, q_tau - torch.where(has, gather(st.last_seen), 0.0), 0.0)
         mean = gather(st.value_sum) / gather(st.count).clamp(min=1)
         lead = (q_tau - st.tau_last[:, None]).clamp(min=0)  # time since the last observation
+        feats = [self.time_feat(lead), self.time_feat(age)]
+        if self.cfg.query_cutoff_time:
+            feats.append(self.time_feat(q_tau))
         qf = torch.cat(
             [
-                self.time_feat(lead),
-                self.time_feat(age),
+                *feats,
                 base[..., None],
                 has[..., None].to(base.dtype),
                 mean[..., None],
@@ -162,10 +189,25 @@ class ITNet(nn.Module):
             dim=-1,
         )
         qe = self.query_mlp(qf) + self.channel_emb(q_chan)  # (B, Q, D)
-        read = self.blocks[-1].transform.read(st.states[-1], lead, self.query_factor(qe))
-        ctx = self.norm_out(read)  # (B, Q, D)
+        ctx = torch.zeros_like(qe)  # (B, Q, D)
+        if self.cfg.decoder in ("recurrent", "both"):
+            read = self.blocks[-1].transform.read(st.states[-1], lead, self.query_factor(qe))
+            ctx = ctx + self.norm_out(read)
+        if self.cfg.decoder in ("attention", "both"):
+            ctx = ctx + self.attn_norm(self._attend(st, q_tau, qe))
         out = self.head(torch.cat([ctx, qe, ctx * qe], dim=-1))  # (B, Q, n_out)
         return base[..., None] + out
+
+    def _attend(self, st: EncoderState, q_tau: Tensor, qe: Tensor) -> Tensor:
+        """Attention-mode read: queries qe (B, Q, D) at q_tau (B, Q) over the memory tokens."""
+        mem_tau = st.memory_tau  # (B, N)
+        keys = st.memory + self.mem_time(self.time_feat(mem_tau.neg()))  # (B, N, D)
+        w = st.memory_valid
+        if not bool((w.sum(1) > 0).all()):  # an empty history: one zero key of weight 1
+            w = torch.cat([w, (w.sum(1, keepdim=True) == 0).to(w.dtype)], dim=1)
+            keys = torch.cat([keys, torch.zeros_like(keys[:, :1])], dim=1)
+            mem_tau = torch.cat([mem_tau, torch.zeros_like(mem_tau[:, :1])], dim=1)
+        return self.attn(q_tau, qe, mem_tau, keys, w)  # (B, Q, D)
 
     def forward(self, batch: Batch) -> Tensor:
         return self.decode(self.encode(batch), batch.q_tau, batch.q_chan)
