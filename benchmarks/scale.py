@@ -172,8 +172,10 @@ def main(argv: list[str]) -> int:
         model = Path(tmp) / "tiny.itnet"
         ITNetForecaster(**TINY).fit(frame(200, 32)).save(model)
         print("### predict over many series (16 time points x 2 channels each, 4 steps ahead)\n")
-        print("| series | threads | rows in | forecasts out | seconds | us / series | "
-              "peak RSS +MB | tracemalloc MB |")
+        print(
+            "| series | threads | rows in | forecasts out | seconds | us / series | "
+            "peak RSS +MB | tracemalloc MB |"
+        )
         print("|---:|---:|---:|---:|---:|---:|---:|---:|")
         runs = [(s, a.threads) for s in many] + [(many[0], 2)] * (a.threads != 2)
         for s, th in runs:
@@ -182,8 +184,10 @@ def main(argv: list[str]) -> int:
                   f"{1e6 * r['seconds'] / s:.0f} | {r['rss_mb']:.0f} | {r['traced_mb']:.0f} |",
                   flush=True)  # fmt: skip
         print("\n### one long series (recurrent mode)\n")
-        print("| observations | fit s | fit peak RSS +MB | predict s (scan of all N) | "
-              "predict us / obs | predict peak RSS +MB |")
+        print(
+            "| observations | fit s | fit peak RSS +MB | predict s (scan of all N) | "
+            "predict us / obs | predict peak RSS +MB |"
+        )
         print("|---:|---:|---:|---:|---:|---:|")
         for n in long:
             path = str(Path(tmp) / f"long_{n}.itnet")

@@ -22,8 +22,13 @@ from itnet_ts.datasets import make_irregular, train_test_cut
 
 def baselines(history: pl.DataFrame, future: pl.DataFrame) -> pl.DataFrame:
     """Attach persistence and history-mean forecasts to every future observation."""
-    stats = history.sort("ds").group_by(["unique_id", "variable"]).agg(
-        pl.col("value").last().alias("persistence"), pl.col("value").mean().alias("history_mean")
+    stats = (
+        history.sort("ds")
+        .group_by(["unique_id", "variable"])
+        .agg(
+            pl.col("value").last().alias("persistence"),
+            pl.col("value").mean().alias("history_mean"),
+        )
     )
     return future.join(stats, on=["unique_id", "variable"], how="inner")
 
@@ -47,8 +52,9 @@ def main() -> None:
     history, future = train_test_cut(test, args.horizon)
 
     t0 = time.perf_counter()
-    fc = ITNetForecaster(horizon=args.horizon, max_epochs=args.max_epochs,
-                         random_state=args.seed).fit(train)
+    fc = ITNetForecaster(
+        horizon=args.horizon, max_epochs=args.max_epochs, random_state=args.seed
+    ).fit(train)
     fit_s = time.perf_counter() - t0
     scored = baselines(history, future)
     pred = fc.predict(times=scored.select("unique_id", "ds", "variable"), df=history)
@@ -57,10 +63,13 @@ def main() -> None:
     for name in ("y_hat", "persistence", "history_mean"):
         err = (scored[name] - scored["value"]).to_numpy()
         rows["itnet" if name == "y_hat" else name] = {
-            "mse": float(np.mean(err**2)), "mae": float(np.mean(np.abs(err)))
+            "mse": float(np.mean(err**2)),
+            "mae": float(np.mean(np.abs(err))),
         }
-    print(f"{len(scored)} held-out observations of {args.n_test} unseen series; "
-          f"fit {fit_s:.1f} s, best epoch {fc.train_result_.best_epoch}")
+    print(
+        f"{len(scored)} held-out observations of {args.n_test} unseen series; "
+        f"fit {fit_s:.1f} s, best epoch {fc.train_result_.best_epoch}"
+    )
     print("| model | MSE | MAE |\n|---|---|---|")
     for k, v in rows.items():
         print(f"| {k} | {v['mse']:.4f} | {v['mae']:.4f} |")

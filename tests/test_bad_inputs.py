@@ -226,7 +226,9 @@ def _epoch_datetime_seconds(ctx):
     df = pd.DataFrame({"unique_id": "a", "ds": ts.astype("datetime64[ns]"),
                        "y": np.sin(np.arange(60) / 5)})  # fmt: skip
     est = fit(df)
-    q = pd.DataFrame({"unique_id": "a", "ds": [ts.max() + pd.Timedelta(seconds=k) for k in (1, 2, 3)]})
+    q = pd.DataFrame(
+        {"unique_id": "a", "ds": [ts.max() + pd.Timedelta(seconds=k) for k in (1, 2, 3)]}
+    )
     pred = est.predict(times=q)
     assert (pred["ds"].to_numpy() == q["ds"].to_numpy()).all()  # exact, to the nanosecond
     assert pred["y_hat"].nunique() == 3  # the model tells t+1 s from t+2 s
@@ -798,7 +800,6 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
 
 
 @pytest.fixture(scope="module")

@@ -256,7 +256,11 @@ def test_ingest_ragged_frame_round_trip(obs, datetime, library, shape):
     tidy = tidy.with_columns(
         pl.from_epoch("ds", "s") if datetime else pl.col("ds").cast(pl.Float64)
     )
-    df = tidy.pivot("variable", index=["unique_id", "ds"], values="value") if shape == "wide" else tidy
+    df = (
+        tidy.pivot("variable", index=["unique_id", "ds"], values="value")
+        if shape == "wide"
+        else tidy
+    )
     df = df.to_pandas() if library == "pandas" else df
     canon, spec = ingest(df)
     r = ragged_from_canonical(canon, spec.channels)
@@ -376,7 +380,9 @@ def test_no_nan_or_inf_under_extreme_values_and_gaps():
 
 def test_values_beyond_float32_are_refused_not_silently_broken():
     df = numeric_frame().with_columns(pl.col("ch0") * 1e39)
-    with pytest.raises(ITNetInputError, match=r"channel 'ch0' of series 's000\d'.*scaling='standard'"):
+    with pytest.raises(
+        ITNetInputError, match=r"channel 'ch0' of series 's000\d'.*scaling='standard'"
+    ):
         ITNetForecaster(**FAST, scaling="none").fit(df)
     huge = numeric_frame().with_columns(pl.col("ch1") * 1e30)
     with pytest.raises(ITNetInputError, match=r"predict\(df=\.\.\.\): channel 'ch1' of series"):

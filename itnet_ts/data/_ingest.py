@@ -737,7 +737,9 @@ def _sort_and_resolve(obs: pl.DataFrame, duplicates: str, meta: _TimeMeta) -> pl
         uid, t, var, rows = dup.select(*_KEYS, "rows").row(0)
         shown = ", ".join(str(r) for r in rows[:10]) + (", ..." if len(rows) > 10 else "")
         more = (
-            f" ({dup.height} repeated (series, time, channel) keys in all)" if dup.height > 1 else ""
+            f" ({dup.height} repeated (series, time, channel) keys in all)"
+            if dup.height > 1
+            else ""
         )
         raise ITNetInputError(
             f"duplicate observations{more}: series {uid!r}, time {_fmt_time(t, meta)}, "

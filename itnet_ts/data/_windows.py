@@ -151,8 +151,13 @@ def validation_windows(ragged: RaggedSeries, horizon: float) -> tuple[WindowSet,
         cuts.append(a + k)
         ends.append(b)
         train_end[s] = a + k + 1
-    return _targets_windows(ragged, np.array(series), np.array(starts), np.array(cuts, np.int64),
-                            np.array(ends, np.int64)), train_end
+    return _targets_windows(
+        ragged,
+        np.array(series),
+        np.array(starts),
+        np.array(cuts, np.int64),
+        np.array(ends, np.int64),
+    ), train_end
 
 
 def training_windows(
@@ -186,8 +191,13 @@ def training_windows(
             starts.append(a + start)
             cuts.append(a + int(k))
             tgt_ends.append(a + e)
-    return _targets_windows(ragged, np.array(series), np.array(starts), np.array(cuts, np.int64),
-                            np.array(tgt_ends, np.int64))
+    return _targets_windows(
+        ragged,
+        np.array(series),
+        np.array(starts),
+        np.array(cuts, np.int64),
+        np.array(tgt_ends, np.int64),
+    )
 
 
 def forecast_windows(
@@ -210,10 +220,14 @@ def forecast_windows(
         cutoff = ragged.times[last]
         hist_end = ragged.indptr[1:]
     else:
-        hist_end = np.array([
-            ragged.indptr[s] + np.searchsorted(ragged.times[ragged.series(s)], cutoff[s], "right")
-            for s in range(S)
-        ], dtype=np.int64)
+        hist_end = np.array(
+            [
+                ragged.indptr[s]
+                + np.searchsorted(ragged.times[ragged.series(s)], cutoff[s], "right")
+                for s in range(S)
+            ],
+            dtype=np.int64,
+        )
     return WindowSet(
         series=np.arange(S, dtype=np.int64),
         hist_start=ragged.indptr[:-1].astype(np.int64),
@@ -345,7 +359,21 @@ def make_batch(
             y_known[i, :k] = known
     t = torch.from_numpy
     return Batch(
-        t(tau), t(dtau), t(values), t(mask), t(age), t(seen), t(valid), t(last_value),
-        t(last_tau), t(has_last), t(hist_mean), t(hist_count), t(q_tau), t(q_chan),
-        t(q_valid), t(y), t(y_known),
+        t(tau),
+        t(dtau),
+        t(values),
+        t(mask),
+        t(age),
+        t(seen),
+        t(valid),
+        t(last_value),
+        t(last_tau),
+        t(has_last),
+        t(hist_mean),
+        t(hist_count),
+        t(q_tau),
+        t(q_chan),
+        t(q_valid),
+        t(y),
+        t(y_known),
     )

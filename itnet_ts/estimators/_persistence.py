@@ -54,7 +54,9 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise ITNetInputError(f"{path} already exists; pass overwrite=True to replace it")
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in est.model_.state_dict().items()}
+    tensors = {
+        f"model.{k}": v.detach().cpu().contiguous() for k, v in est.model_.state_dict().items()
+    }
     tensors["scaler.loc"] = torch.from_numpy(np.asarray(est.scaler_.loc, np.float64))
     tensors["scaler.scale"] = torch.from_numpy(np.asarray(est.scaler_.scale, np.float64))
     spec = dataclasses.asdict(est.spec_)
@@ -123,8 +125,11 @@ def _read_metadata(raw: bytes, path: Path) -> dict[str, str]:
     ends = [
         e["data_offsets"][1]
         for k, e in header.items()
-        if k != "__metadata__" and isinstance(e, dict) and isinstance(e.get("data_offsets"), list)
-        and len(e["data_offsets"]) == 2 and isinstance(e["data_offsets"][1], int)
+        if k != "__metadata__"
+        and isinstance(e, dict)
+        and isinstance(e.get("data_offsets"), list)
+        and len(e["data_offsets"]) == 2
+        and isinstance(e["data_offsets"][1], int)
     ]
     if ends:
         expected, actual = 8 + n + max(ends), len(raw)

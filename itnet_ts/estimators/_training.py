@@ -17,7 +17,7 @@ from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
 from itnet_ts.errors import ITNetError
 from itnet_ts.model.itnet import ITNet
 
-__all__ = ["TrainingDivergedError", "TrainResult", "batches", "fit_model", "predict_windows"]
+__all__ = ["TrainResult", "TrainingDivergedError", "batches", "fit_model", "predict_windows"]
 
 
 class TrainingDivergedError(ITNetError, RuntimeError):

@@ -118,8 +118,13 @@ class ITNetForecaster(BaseEstimator):
         ``Pipeline`` / ``GridSearchCV``, which call ``fit(X, y)``)."""
         self._validate_params()
         canon, spec = ingest(
-            df, id_col=id_col, time_col=time_col, target_col=target_col,
-            variable_col=variable_col, value_col=value_col, shape=shape,
+            df,
+            id_col=id_col,
+            time_col=time_col,
+            target_col=target_col,
+            variable_col=variable_col,
+            value_col=value_col,
+            shape=shape,
             duplicates=self.duplicates,
         )
         ragged = ragged_from_canonical(canon, spec.channels)
@@ -142,10 +147,18 @@ class ITNetForecaster(BaseEstimator):
         # initial decay time scales span from a fraction of a gap to the history length
         span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
         cfg = ITNetConfig(
-            n_channels=len(spec.channels), d_model=self.d_model, n_layers=self.n_layers,
-            rank=self.rank, kernel_hidden=self.d_model, dropout=self.dropout,
-            timescale_min=0.5, timescale_max=max(2.0, 2 * span), oscillatory=self.oscillatory,
-            selective=self.selective, kwn=self.kwn, weights=self.weights,
+            n_channels=len(spec.channels),
+            d_model=self.d_model,
+            n_layers=self.n_layers,
+            rank=self.rank,
+            kernel_hidden=self.d_model,
+            dropout=self.dropout,
+            timescale_min=0.5,
+            timescale_max=max(2.0, 2 * span),
+            oscillatory=self.oscillatory,
+            selective=self.selective,
+            kwn=self.kwn,
+            weights=self.weights,
         )
         model = ITNet(cfg).to(device)
         per_series = self.windows_per_series or int(
@@ -166,12 +179,18 @@ class ITNetForecaster(BaseEstimator):
 
         val_batches = None
         if len(val_windows) > 0:
+
             def val_batches():
                 return batches(ragged, val_windows, scaler, unit, self.batch_size, self.max_history)
 
         result = fit_model(
-            model, train_batches, val_batches, max_epochs=self.max_epochs,
-            learning_rate=self.learning_rate, patience=self.patience, device=device,
+            model,
+            train_batches,
+            val_batches,
+            max_epochs=self.max_epochs,
+            learning_rate=self.learning_rate,
+            patience=self.patience,
+            device=device,
             progress=self.verbose,
         )
         _check_converged(result)
@@ -217,9 +236,14 @@ class ITNetForecaster(BaseEstimator):
         spec = self.spec_
         if df is not None:
             canon, spec = ingest(
-                df, id_col=self.spec_.id_col or "unique_id", time_col=self.spec_.time_col,
-                target_col=self.spec_.target_col or "y", variable_col=self.spec_.variable_col,
-                value_col=self.spec_.value_col, duplicates=self.duplicates, spec=self.spec_,
+                df,
+                id_col=self.spec_.id_col or "unique_id",
+                time_col=self.spec_.time_col,
+                target_col=self.spec_.target_col or "y",
+                variable_col=self.spec_.variable_col,
+                value_col=self.spec_.value_col,
+                duplicates=self.duplicates,
+                spec=self.spec_,
             )
             ragged = ragged_from_canonical(canon, self.channels_)
             _check_value_range(ragged, self.scaler_, "predict(df=...)", self.scaling)
@@ -236,8 +260,14 @@ class ITNetForecaster(BaseEstimator):
             q_series, q_time, q_chan = self._horizon_queries(ragged, h, freq)
         windows = forecast_windows(ragged, q_series, q_time, q_chan)
         pred = predict_windows(
-            self.model_, ragged, windows, self.scaler_, self.time_unit_, self.batch_size,
-            self.max_history, next(self.model_.parameters()).device,
+            self.model_,
+            ragged,
+            windows,
+            self.scaler_,
+            self.time_unit_,
+            self.batch_size,
+            self.max_history,
+            next(self.model_.parameters()).device,
         )
         series = np.repeat(windows.series, np.diff(windows.q_indptr))
         with np.errstate(over="ignore", invalid="ignore"):
@@ -324,7 +354,9 @@ class ITNetForecaster(BaseEstimator):
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device == "cuda" and not torch.cuda.is_available():
-            raise ITNetInputError("device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+            raise ITNetInputError(
+                "device='cuda' but no CUDA device is available; use 'auto' or 'cpu'"
+            )
         return torch.device(self.device)
 
     def _training_horizon(self, ragged: RaggedSeries, spec: FrameSpec, unit: float) -> float:
@@ -511,7 +543,11 @@ def _truncate(ragged: RaggedSeries, end: np.ndarray) -> RaggedSeries:
     lengths = end - ragged.indptr[:-1]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return RaggedSeries(
-        ragged.ids, indptr, ragged.times[keep], ragged.values[keep], ragged.mask[keep],
+        ragged.ids,
+        indptr,
+        ragged.times[keep],
+        ragged.values[keep],
+        ragged.mask[keep],
         ragged.channels,
     )
 

@@ -22,7 +22,7 @@ from itnet_ts.data._windows import Batch
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.layers import AttentionTransform, FourierFeatures, RecurrentBlock
 
-__all__ = ["ITNet", "EncoderState"]
+__all__ = ["EncoderState", "ITNet"]
 
 
 @dataclass
@@ -61,9 +61,16 @@ class ITNet(nn.Module):
         )
         self.blocks = nn.ModuleList(
             RecurrentBlock(
-                D, cfg.ffn_mult, cfg.dropout, rank=cfg.rank, hidden=cfg.kernel_hidden,
-                timescale_min=cfg.timescale_min, timescale_max=cfg.timescale_max,
-                oscillatory=cfg.oscillatory, selective=cfg.selective, kwn=cfg.kwn,
+                D,
+                cfg.ffn_mult,
+                cfg.dropout,
+                rank=cfg.rank,
+                hidden=cfg.kernel_hidden,
+                timescale_min=cfg.timescale_min,
+                timescale_max=cfg.timescale_max,
+                oscillatory=cfg.oscillatory,
+                selective=cfg.selective,
+                kwn=cfg.kwn,
             )
             for _ in range(cfg.n_layers)
         )

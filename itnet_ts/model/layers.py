@@ -90,8 +90,17 @@ class RecurrentTransform(nn.Module):
         """h (B, N, D), dtau (B, N), w (B, N) -> y (B, N, D), state (B, S, D, R)."""
         p = self.scan_inputs(h)
         y, state = recurrent_scan(
-            p["u"], dtau, w, p["Bm"], p["Cm"], self.lam, omega=self.omega, sel=p["sel"],
-            s0=s0, skip=self.skip, kwn=self.kwn,
+            p["u"],
+            dtau,
+            w,
+            p["Bm"],
+            p["Cm"],
+            self.lam,
+            omega=self.omega,
+            sel=p["sel"],
+            s0=s0,
+            skip=self.skip,
+            kwn=self.kwn,
         )
         return self.out(self.norm(y)), state
 
@@ -123,7 +132,9 @@ class RecurrentBlock(nn.Module):
         self.transform = RecurrentTransform(d_model, **transform_kw)
         self.norm2 = nn.LayerNorm(d_model)
         self.ffn = nn.Sequential(
-            nn.Linear(d_model, ffn_mult * d_model), nn.GELU(), nn.Linear(ffn_mult * d_model, d_model)
+            nn.Linear(d_model, ffn_mult * d_model),
+            nn.GELU(),
+            nn.Linear(ffn_mult * d_model, d_model),
         )
         self.drop = nn.Dropout(dropout)
 
@@ -161,10 +172,6 @@ class AttentionTransform(nn.Module):
         self.v = nn.Linear(d_model, d_model)
         self.lag = nn.Sequential(nn.Linear(1, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
-    def forward(
-        self, q_tau: Tensor, q_h: Tensor, k_tau: Tensor, k_h: Tensor, w: Tensor
-    ) -> Tensor:
+    def forward(self, q_tau: Tensor, q_h: Tensor, k_tau: Tensor, k_h: Tensor, w: Tensor) -> Tensor:
         """q_tau (B, M), q_h (B, M, D), k_tau (B, N), k_h (B, N, D), w (B, N) -> (B, M, D)."""
-        return attention_transform(
-            q_tau, k_tau, self.q(q_h), self.k(k_h), self.v(k_h), w, self.lag
-        )
+        return attention_transform(q_tau, k_tau, self.q(q_h), self.k(k_h), self.v(k_h), w, self.lag)

@@ -34,7 +34,9 @@ def test_help_is_instant_and_lists_commands():
     assert elapsed < 10
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, itnet_ts.cli.main; print('torch' in sys.modules)"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert probe.stdout.strip() == "False"
 
@@ -93,7 +95,9 @@ def test_bad_file_content_is_a_clear_error(tmp_path):
 
 def test_input_file_is_never_modified(data_csv, tmp_path):
     before = data_csv.read_bytes()
-    runner.invoke(app, ["forecast", str(data_csv), "--h", "2", "--out", str(tmp_path / "o.csv"), *TINY])
+    runner.invoke(
+        app, ["forecast", str(data_csv), "--h", "2", "--out", str(tmp_path / "o.csv"), *TINY]
+    )
     assert data_csv.read_bytes() == before
 
 

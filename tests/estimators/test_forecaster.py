@@ -42,7 +42,9 @@ def test_predict_h_gives_every_channel_at_regular_steps(fitted, tidy):
     assert len(pred) == 12 * 3 * 2
     assert pred["y_hat"].is_finite().all()
     last = tidy.group_by("unique_id").agg(pl.col("ds").max().alias("last"))
-    first_q = pred.group_by("unique_id").agg(pl.col("ds").min().alias("q")).join(last, on="unique_id")
+    first_q = (
+        pred.group_by("unique_id").agg(pl.col("ds").min().alias("q")).join(last, on="unique_id")
+    )
     np.testing.assert_allclose(first_q["q"] - first_q["last"], fitted.time_unit_, rtol=1e-9)
 
 
@@ -100,7 +102,7 @@ def test_save_load_round_trip(fitted, tidy, tmp_path):
     np.testing.assert_allclose(a["y_hat"], b["y_hat"], rtol=1e-6)
     with pytest.raises(ITNetInputError, match="already exists"):
         fitted.save(path)
-    with pytest.raises(ITNetInputError, match="predict\\(df=...\\)"):
+    with pytest.raises(ITNetInputError, match=r"predict\(df=\.\.\.\)"):
         loaded.predict(h=2.0)
 
 

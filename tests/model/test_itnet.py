@@ -44,7 +44,9 @@ def test_step_equals_reencoding(opts):
     scaler = ChannelScaler.fit(r)
     cut = r.times[last]
     tau = torch.tensor(r.times[last] - cut, dtype=torch.float32)
-    vals = torch.tensor(np.where(r.mask[last], scaler.transform(r.values[last]), 0), dtype=torch.float32)
+    vals = torch.tensor(
+        np.where(r.mask[last], scaler.transform(r.values[last]), 0), dtype=torch.float32
+    )
     stepped = model.step(short, tau, vals, torch.tensor(r.mask[last], dtype=torch.float32))
     for a, b in zip(stepped.states, full.states, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
@@ -53,7 +55,9 @@ def test_step_equals_reencoding(opts):
     torch.testing.assert_close(stepped.count, full.count)
     q = torch.full((r.n_series, 2), 0.7)
     qc = torch.tensor([[0, 2]] * r.n_series)
-    torch.testing.assert_close(model.decode(stepped, q, qc), model.decode(full, q, qc), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        model.decode(stepped, q, qc), model.decode(full, q, qc), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_untrained_head_is_exact_persistence():
@@ -82,7 +86,12 @@ def _window_subset(r, s):
     w = forecast_windows(r, np.arange(S), r.times[r.indptr[1:] - 1] + 1.0, np.zeros(S, np.int64))
     pick = lambda a: a[[s]]  # noqa: E731
     return type(w)(
-        series=pick(w.series), hist_start=pick(w.hist_start), hist_end=pick(w.hist_end),
-        cutoff=pick(w.cutoff), q_indptr=np.array([0, 1]), q_time=w.q_time[[s]],
-        q_chan=w.q_chan[[s]], q_target=w.q_target[[s]],
+        series=pick(w.series),
+        hist_start=pick(w.hist_start),
+        hist_end=pick(w.hist_end),
+        cutoff=pick(w.cutoff),
+        q_indptr=np.array([0, 1]),
+        q_time=w.q_time[[s]],
+        q_chan=w.q_chan[[s]],
+        q_target=w.q_target[[s]],
     )

@@ -77,8 +77,10 @@ def test_scan_padding_leaves_state_unchanged():
     gen = torch.Generator().manual_seed(5)
     B, N, D, R = 2, 9, 3, 2
     args = dict(
-        u=torch.randn(B, N, D, generator=gen), dtau=torch.rand(B, N, generator=gen),
-        w=torch.rand(B, N, generator=gen), Bm=torch.randn(B, N, R, generator=gen),
+        u=torch.randn(B, N, D, generator=gen),
+        dtau=torch.rand(B, N, generator=gen),
+        w=torch.rand(B, N, generator=gen),
+        Bm=torch.randn(B, N, R, generator=gen),
         Cm=torch.randn(B, N, R, generator=gen),
     )
     lam = torch.rand(D, R, generator=gen)
