@@ -11,7 +11,14 @@ from itnet_ts.ops.transform_reference import (
     recurrent_direct,
 )
 
-torch.set_default_dtype(torch.float64)
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """float64 for this module only (a global default would leak into other tests)."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
 
 
 def _irregular(B, N, gen):
