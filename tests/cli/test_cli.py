@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 
 import polars as pl
 import pytest
@@ -23,20 +22,23 @@ def data_csv(tmp_path_factory):
     return path
 
 
-def test_help_is_instant_and_lists_commands():
-    t = time.perf_counter()
+def test_help_lists_commands_without_importing_torch(tmp_path):
+    # cwd=tmp_path: run the installed package, not the source tree's itnet_ts/ (which has no cli/)
     out = subprocess.run(
-        [sys.executable, "-m", "itnet_ts.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "itnet_ts.cli", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
     )
-    elapsed = time.perf_counter() - t
     assert "forecast" in out.stdout and "info" in out.stdout
-    # --help must not import torch/polars; generous bound for a loaded 2-core machine
-    assert elapsed < 10
+    # --help stays instant because the CLI module does not import torch at import time
     probe = subprocess.run(
         [sys.executable, "-c", "import sys, itnet_ts.cli.main; print('torch' in sys.modules)"],
         capture_output=True,
         text=True,
         check=True,
+        cwd=tmp_path,
     )
     assert probe.stdout.strip() == "False"
 

@@ -208,14 +208,16 @@ def test_subprocess_runs_and_ctrl_c_during_fit_writes_nothing(tmp_path):
     data = tmp_path / "d.csv"
     cmd, env = _cli("datasets", "write", "mixed", "--out", str(data), "--n-series", "4",
                     "--length", "30", "--shape", "wide")  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert pl.read_csv(data)["unique_id"].n_unique() == 4
 
     model = tmp_path / "slow.itnet"
     cmd, env = _cli("fit", str(data), "--out", str(model), "--max-epochs", "100000",
                     "-p", "patience=100000", "-p", "d_model=8")  # fmt: skip
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=tmp_path
+    )
     seen, deadline = b"", time.monotonic() + 240
     while b"training" not in seen and time.monotonic() < deadline:
         chunk = os.read(proc.stderr.fileno(), 4096)
