@@ -26,12 +26,31 @@ def read_table(path: Path):
         if suffix in (".parquet", ".pq"):
             return pl.read_parquet(path)
         if suffix in (".csv", ".txt"):
+            _check_csv_field_counts(path)
             return pl.read_csv(path, try_parse_dates=True)
     except (pl.exceptions.PolarsError, OSError) as exc:
         kind = "parquet" if suffix in (".parquet", ".pq") else "CSV"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ITNetInputError(f"could not read {path} as {kind}: {first}") from None
     raise ITNetInputError(f"{path}: unknown file type {suffix!r}; use .parquet or .csv")
+
+
+def _check_csv_field_counts(path: Path) -> None:
+    """Every row has as many fields as the header (polars would fill a short row with nulls,
+    which ingest then treats as missing values: a silently dropped row)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None:
+            return  # empty file: polars gives the clearer message
+        for row in reader:
+            if row and len(row) != len(header):
+                raise ITNetInputError(
+                    f"could not read {path} as CSV: line {reader.line_num} has {len(row)} "
+                    f"fields, the header has {len(header)}; fix or remove that row"
+                )
 
 
 def _default_mode() -> int:

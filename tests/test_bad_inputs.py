@@ -694,16 +694,16 @@ CASES: list[Case] = [
     Case(
         "cli-csv-extra-field", "CLI", "a CSV row with more fields than the header",
         lambda c: c.cli("forecast", c.csv_with_row("wide.csv", "s0000,3.5,1.0,1.0,7,8"), "--h", "2"),
-        3, r"could not read .*wide.csv as CSV",
-        "error: could not read <tmp>/wide.csv as CSV: …",
+        3, r"could not read .*wide.csv as CSV: line 6 has 6 fields, the header has 4",
+        "error: could not read <tmp>/wide.csv as CSV: line 6 has 6 fields, the header has 4; "
+        "fix or remove that row",
     ),
     Case(
         "cli-csv-short-row", "CLI", "a CSV row with fewer fields than the header",
         lambda c: c.cli("forecast", c.csv_with_row("short.csv", "s0000,3.5"), "--h", "2"),
-        3, r"short.csv.*line 7",
-        "error: could not read <tmp>/short.csv as CSV: line 7 has 2 fields, the header has 4",
-        known_gap="polars fills the missing fields with nulls and the row is silently dropped; "
-        "cli/_io.py should check field counts",
+        3, r"short.csv.*line 6",
+        "error: could not read <tmp>/short.csv as CSV: line 6 has 2 fields, the header has 4; "
+        "fix or remove that row",
     ),
     Case(
         "cli-empty-csv", "CLI", "an empty CSV file",

@@ -389,9 +389,6 @@ def test_values_beyond_float32_are_refused_not_silently_broken():
         numeric_model().predict(h=2.0, df=huge)
 
 
-# the in-loop check of _training.py formats float(loss) of a tensor that requires grad, which
-# warns (an error under this test suite's filterwarnings); see the report of issue 6
-@pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 def test_divergence_is_detected_and_nothing_is_kept(tmp_path):
     est = ITNetForecaster(**{**FAST, "max_epochs": 3}, learning_rate=1e6)
     with pytest.raises(TrainingDivergedError, match="diverged") as info:
@@ -401,6 +398,26 @@ def test_divergence_is_detected_and_nothing_is_kept(tmp_path):
     with pytest.raises(ITNetError):
         est.save(tmp_path / "m.itnet")
     assert not (tmp_path / "m.itnet").exists()  # ... and nothing can be saved
+
+
+def test_non_finite_gradients_stop_training_before_a_step_touches_the_weights():
+    import copy
+
+    from itnet_ts.data._windows import make_batch, validation_windows
+    from itnet_ts.estimators._training import fit_model
+
+    est = numeric_model()
+    model = copy.deepcopy(est.model_)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    next(model.parameters()).register_hook(lambda g: g * math.inf)
+    w, _ = validation_windows(est.history_, 2.0)
+    batch = make_batch(est.history_, w, np.arange(len(w)), est.scaler_, est.time_unit_)
+    assert bool(batch.y_known.any())
+    with pytest.raises(TrainingDivergedError, match=r"gradient norm was (nan|inf)"):
+        fit_model(model, lambda epoch: [batch], None, max_epochs=2, learning_rate=1e-2,
+                  patience=5, device=torch.device("cpu"), progress=False)  # fmt: skip
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_a_nan_validation_loss_counts_as_divergence():

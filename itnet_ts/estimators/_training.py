@@ -145,13 +145,12 @@ def fit_model(
                 continue
             batch_loss = sse / n
             if not torch.isfinite(batch_loss):
-                raise TrainingDivergedError(
-                    f"training diverged at epoch {epoch} (loss {float(batch_loss)}); "
-                    "try a lower learning_rate or check the data for extreme values"
-                )
+                _diverged(epoch, "training loss", float(batch_loss.detach()))
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            if not torch.isfinite(grad_norm):  # a step with NaN/inf gradients poisons the weights
+                _diverged(epoch, "gradient norm", float(grad_norm))
             opt.step()
             total += float(sse.detach())
             count += int(n)
@@ -166,6 +165,8 @@ def fit_model(
             val_loss = evaluate_loss(model, val_batches(), device)
         else:
             val_loss = train_loss
+        if not math.isfinite(val_loss):
+            _diverged(epoch, "validation loss", val_loss)
         best.history.append(
             {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
         )
@@ -181,6 +182,13 @@ def fit_model(
     model.load_state_dict(best_state)
     model.eval()
     return best
+
+
+def _diverged(epoch: int, what: str, value: float):
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch}: the {what} was {value}; nothing was kept. "
+        "Lower learning_rate= or check the data for extreme values."
+    )
 
 
 def predict_windows(
