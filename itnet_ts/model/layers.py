@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from itnet_ts.ops import recurrent_scan
+from itnet_ts.ops import recurrent_scan, transform_read
 from itnet_ts.ops.transform_reference import attention_transform, conv_transform
 
 __all__ = [
@@ -110,17 +110,7 @@ class RecurrentTransform(nn.Module):
         state (B, S, D, R) after the last observation; lead (B, Q) >= 0 time from the last
         observation to each query; Cq (B, Q, R) query-side kernel factors -> (B, Q, D).
         """
-        lead = lead[:, :, None, None]  # (B, Q, 1, 1)
-        a = torch.exp(-self.lam * lead)  # (B, Q, D, R)
-        re = state[:, None, 0]  # (B, 1, D, R)
-        if self.omega is not None:
-            theta = self.omega * lead
-            re = a * (torch.cos(theta) * re - torch.sin(theta) * state[:, None, 1])
-        else:
-            re = a * re
-        if self.kwn:
-            re = re / (a * state[:, None, -1] + eps)
-        return (Cq[:, :, None, :] * re).sum(-1)
+        return transform_read(state, self.lam, lead, Cq, self.omega, self.kwn, eps)
 
 
 class RecurrentBlock(nn.Module):

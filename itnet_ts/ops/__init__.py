@@ -10,7 +10,9 @@ from itnet_ts.ops.dispatch import (
     recurrent_scan,
     register_backend,
     resolve_backend,
+    transform_read,
 )
+from itnet_ts.ops.read_reference import read_reference
 from itnet_ts.ops.scan_reference import scan_reference, state_components
 
 
@@ -33,9 +35,11 @@ register_backend("cuda", "cuda", 20, _load_cuda)
 
 __all__ = [
     "available_backends",
+    "read_reference",
     "recurrent_scan",
     "register_backend",
     "resolve_backend",
     "scan_reference",
     "state_components",
+    "transform_read",
 ]

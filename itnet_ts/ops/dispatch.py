@@ -14,9 +14,16 @@ from dataclasses import dataclass
 import torch
 
 from itnet_ts.errors import BackendUnavailable
+from itnet_ts.ops.read_reference import read_reference
 from itnet_ts.ops.scan_reference import scan_reference
 
-__all__ = ["available_backends", "recurrent_scan", "register_backend", "resolve_backend"]
+__all__ = [
+    "available_backends",
+    "recurrent_scan",
+    "register_backend",
+    "resolve_backend",
+    "transform_read",
+]
 
 ScanFn = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -103,6 +110,17 @@ def recurrent_scan(*args, backend: str | None = None, **kwargs):
     u = args[0] if args else kwargs["u"]
     name = resolve_backend(u.device, backend)
     return _load(name)(*args, **kwargs)
+
+
+def transform_read(state, lam, lead, Cq, omega=None, kwn: bool = False, eps: float = 1e-6):
+    """The decoder read (signature of ``read_reference``): the numba kernel where the scan
+    backend for the device is numba and the poles are plain (no omega, no KWN), else the
+    reference (on CUDA the reference's few large tensor ops are already fast)."""
+    if omega is None and not kwn and resolve_backend(state.device) == "numba":
+        from itnet_ts.ops.read_numba import read_numba
+
+        return read_numba(state, lam, lead, Cq)
+    return read_reference(state, lam, lead, Cq, omega, kwn, eps)
 
 
 register_backend("reference", "any", 0, lambda: scan_reference)
