@@ -9,6 +9,7 @@ Exit codes:
   ``--overwrite``;
 - 4: a named input file does not exist;
 - 5: a model file is invalid, damaged or incompatible (e.g. from a newer itnet-ts);
+- 6: training diverged (NaN / infinite loss or gradients); no model was written;
 - 130: interrupted (Ctrl-C); nothing is written.
 
 Every output (forecasts, model files, metric tables, plots) is written to a temporary file in
@@ -39,7 +40,8 @@ datasets_app = typer.Typer(
 )
 app.add_typer(datasets_app, name="datasets")
 
-EXIT_UNEXPECTED, EXIT_INPUT, EXIT_MISSING, EXIT_MODEL, EXIT_INTERRUPTED = 1, 3, 4, 5, 130
+EXIT_UNEXPECTED, EXIT_INPUT, EXIT_MISSING, EXIT_MODEL, EXIT_DIVERGED = 1, 3, 4, 5, 6
+EXIT_INTERRUPTED = 130
 
 # ---- options shared by commands ----------------------------------------------------------
 IdCol = Annotated[str, typer.Option("--id-col", help="Series id column.")]
@@ -67,11 +69,27 @@ Params = Annotated[
 DataArg = Annotated[
     Path | None, typer.Argument(help="History: a .parquet or .csv file (long, wide or tidy).")
 ]
+Level = Annotated[
+    str | None,
+    typer.Option(
+        "--level",
+        help="Prediction intervals: comma-separated levels in (0, 100), e.g. 80,95 "
+        "(columns y_hat-lo-80, y_hat-hi-80, ...; y_hat becomes the median).",
+    ),
+]
+Quantiles = Annotated[
+    str | None,
+    typer.Option(
+        "--quantiles",
+        help="Quantile forecasts: comma-separated levels in (0, 1), e.g. 0.1,0.5,0.9 "
+        "(columns y_hat_q0.1, ...; y_hat becomes the median).",
+    ),
+]
 
 
 def _fail(exc: BaseException, debug: bool) -> typer.Exit:
     """Print one clear line for ``exc`` (a traceback with --debug); return the exit."""
-    from itnet_ts.errors import ITNetError, ITNetModelFileError
+    from itnet_ts.errors import ITNetError, ITNetModelFileError, TrainingDivergedError
 
     from ._io import MissingFileError
 
@@ -82,14 +100,38 @@ def _fail(exc: BaseException, debug: bool) -> typer.Exit:
     if isinstance(exc, KeyboardInterrupt):
         typer.echo("interrupted; nothing was written", err=True)
         return typer.Exit(EXIT_INTERRUPTED)
-    typer.echo(f"error: {exc}", err=True)
+    typer.echo(f"error: {_cli_wording(str(exc))}", err=True)
     if isinstance(exc, (MissingFileError, FileNotFoundError)):
         return typer.Exit(EXIT_MISSING)
     if isinstance(exc, ITNetModelFileError):
         return typer.Exit(EXIT_MODEL)
+    if isinstance(exc, TrainingDivergedError):
+        return typer.Exit(EXIT_DIVERGED)
     if isinstance(exc, ITNetError | ValueError):
         return typer.Exit(EXIT_INPUT)
     return typer.Exit(EXIT_UNEXPECTED)
+
+
+def _cli_wording(message: str) -> str:
+    """Name the command-line options where the library's message names Python arguments."""
+    import re
+
+    return re.sub(
+        r"Pass (id|time|target|variable|value)_col='<column name>'",
+        lambda m: f"Pass --{m.group(1)}-col <column name>",
+        message,
+    )
+
+
+def _check_h(h_value) -> None:
+    """``--h`` as a number must be positive (a duration string is checked by the estimator)."""
+    from itnet_ts.errors import ITNetInputError
+
+    if isinstance(h_value, float) and not h_value > 0:
+        raise ITNetInputError(
+            f"--h {h_value:g} is invalid: give a positive number of time units or a duration "
+            "such as '6h'"
+        )
 
 
 def _guarded(fn):
@@ -167,11 +209,47 @@ def _parse_params(params: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _estimator(params: list[str] | None, quiet: bool, *, horizon=None, max_epochs=None, seed=None):
+def _levels(value: str | None, option: str) -> list[float] | None:
+    """``"80,95"`` -> ``[80, 95]`` (``--level``) or ``"0.1,0.9"`` -> ``[0.1, 0.9]``."""
+    from itnet_ts.errors import ITNetInputError
+
+    if value is None:
+        return None
+    example = "80,95" if option == "--level" else "0.1,0.5,0.9"
+    out: list[float] = []
+    for item in _split(value) or []:
+        try:
+            x = float(item)
+        except ValueError:
+            raise ITNetInputError(
+                f"{option} {value!r}: {item!r} is not a number; give comma-separated numbers, "
+                f"e.g. {option} {example}"
+            ) from None
+        out.append(int(x) if option == "--level" and x.is_integer() else x)
+    if not out:
+        raise ITNetInputError(f"{option} is empty; give e.g. {option} {example}")
+    return out
+
+
+def _estimator(
+    params: list[str] | None,
+    quiet: bool,
+    *,
+    horizon=None,
+    max_epochs=None,
+    seed=None,
+    level: str | None = None,
+    quantiles: str | None = None,
+):
     from itnet_ts.errors import ITNetInputError
     from itnet_ts.estimators import ITNetForecaster
 
     kwargs: dict[str, Any] = {"verbose": not quiet}
+    for name, raw in (("level", level), ("quantiles", quantiles)):
+        if raw is not None:
+            if any(p.partition("=")[0].strip() == name for p in params or []):
+                raise ITNetInputError(f"give --{name} or -p {name}=..., not both")
+            kwargs[name] = _levels(raw, f"--{name}")
     if horizon is not None:
         kwargs["horizon"] = horizon
     if max_epochs is not None:
@@ -187,6 +265,33 @@ def _estimator(params: list[str] | None, quiet: bool, *, horizon=None, max_epoch
         )
     kwargs.update(given)
     return ITNetForecaster(**kwargs)
+
+
+def _fitted_columns(est, level, quantiles) -> tuple[list[str], list[str]] | None:
+    """For ``predict --level / --quantiles``: ``(columns to keep, interval / quantile columns
+    the model makes)``, or None to keep everything. The levels must be among the model's."""
+    from itnet_ts._frames import parse_pred_columns
+    from itnet_ts.errors import ITNetInputError
+
+    if level is None and quantiles is None:
+        return None
+    made = [name for name, _ in est.quantile_plan_.columns if name != "y_hat"]
+    pcols = parse_pred_columns(["y_hat", *made])
+    keep: list[str] = []
+    for option, asked, have in (
+        ("--level", level, pcols.levels),
+        ("--quantiles", quantiles, pcols.quantiles),
+    ):
+        for v in asked or []:
+            if float(v) not in have:
+                fitted = f"{option.strip('-')}={sorted(have)}" if have else f"no {option}"
+                raise ITNetInputError(
+                    f"{option} {v:g}: the model was fitted with {fitted}; it can only give "
+                    f"what it was trained for (refit with {option})"
+                )
+            cols = have[float(v)]
+            keep += list(cols) if isinstance(cols, tuple) else [cols]
+    return keep, made
 
 
 def _cols(id_col, time_col, target_col, variable_col, value_col) -> dict[str, Any]:
@@ -250,6 +355,8 @@ def forecast(
     ] = None,
     max_epochs: MaxEpochs = 30,
     seed: Seed = 0,
+    level: Level = None,
+    quantiles: Quantiles = None,
     params: Params = None,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
@@ -271,8 +378,14 @@ def forecast(
     frame = read_table(path)
     query_frame = read_table(times) if times is not None else None
     h_value = _number_or_str(h)
-    est = _estimator(params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed)
+    _check_h(h_value)
+    est = _estimator(
+        params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed,
+        level=level, quantiles=quantiles,
+    )  # fmt: skip
     est.fit(frame, **_cols(id_col, time_col, target_col, variable_col, value_col))
+    if (getattr(est, "distributed_", None) or {}).get("rank", 0) != 0:
+        return  # under torchrun: rank 0 forecasts, writes and reports
     pred = est.predict(h=h_value) if h is not None else est.predict(times=query_frame)
     write_table_atomic(pred, out, overwrite)
     if save_model is not None:
@@ -304,6 +417,8 @@ def fit(
     overwrite: Overwrite = False,
     max_epochs: MaxEpochs = 30,
     seed: Seed = 0,
+    level: Level = None,
+    quantiles: Quantiles = None,
     params: Params = None,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
@@ -324,10 +439,13 @@ def fit(
     _check_outputs((out, "--out"), overwrite=overwrite)
     frame = read_table(path)
     est = _estimator(
-        params, quiet, horizon=_number_or_str(horizon), max_epochs=max_epochs, seed=seed
-    )
+        params, quiet, horizon=_number_or_str(horizon), max_epochs=max_epochs, seed=seed,
+        level=level, quantiles=quantiles,
+    )  # fmt: skip
     est.fit(frame, **_cols(id_col, time_col, target_col, variable_col, value_col))
     est.save(out, overwrite=overwrite)
+    if (getattr(est, "distributed_", None) or {}).get("rank", 0) != 0:
+        return  # under torchrun: rank 0 wrote the model and reports
     summary = {**est.get_fitted_summary(), "model": str(out)}
     if json_out:
         _echo_json(summary)
@@ -354,6 +472,42 @@ def predict(
     freq: Annotated[
         str | None, typer.Option("--freq", help="Spacing of the --h query times.")
     ] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level",
+            help="Keep only these intervals (e.g. 80) of a model fitted with --level; "
+            "default: all it has.",
+        ),
+    ] = None,
+    quantiles: Annotated[
+        str | None,
+        typer.Option(
+            "--quantiles",
+            help="Keep only these quantiles of a model fitted with --quantiles; "
+            "default: all it has.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Forecast on a local Dask cluster of N worker processes (DATA: parquet file, "
+            "folder or glob; --out: a folder of per-partition files, or one .parquet/.csv).",
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="Forecast on the running Dask cluster at ADDRESS."),
+    ] = None,
+    series_per_batch: Annotated[
+        int | None,
+        typer.Option(
+            "--series-per-batch",
+            help="One process, reading the parquet DATA lazily N series at a time "
+            "(for data larger than memory).",
+        ),
+    ] = None,
     sample: Sample = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet or .csv.")] = Path(
         "forecast.csv"
@@ -365,6 +519,8 @@ def predict(
     """Forecast DATA's series with a saved model (no training).
 
     DATA is the history to forecast from, with the column names the model was fit with.
+    With --workers / --scheduler / --series-per-batch it is a parquet dataset (file, folder
+    -- hive layout included -- or glob) that need not fit in memory; see docs/distributed.md.
     """
     from itnet_ts.errors import ITNetInputError
     from itnet_ts.estimators import ITNetForecaster
@@ -377,10 +533,30 @@ def predict(
     _check_outputs((out, "--out"), overwrite=overwrite)
     if not model.exists():
         raise MissingFileError(f"model file {model} does not exist")
+    if workers is not None or scheduler is not None or series_per_batch is not None:
+        from ._distributed import predict_scaled
+
+        if times is not None or level is not None or quantiles is not None:
+            raise ITNetInputError(
+                "--times / --level / --quantiles are not available with --workers, "
+                "--scheduler or --series-per-batch; use --h (every column the model has is kept)"
+            )
+        h_value = _number_or_str(h)
+        _check_h(h_value)
+        predict_scaled(
+            model, path, h=h_value, freq=_number_or_str(freq), out=out, overwrite=overwrite,
+            workers=workers, scheduler=scheduler, series_per_batch=series_per_batch, quiet=quiet,
+        )  # fmt: skip
+        return
     est = ITNetForecaster.load(model)
     frame = read_table(path)
     query_frame = read_table(times) if times is not None else None
-    pred = est.predict(h=_number_or_str(h), df=frame, times=query_frame, freq=_number_or_str(freq))
+    keep = _fitted_columns(est, _levels(level, "--level"), _levels(quantiles, "--quantiles"))
+    h_value = _number_or_str(h)
+    _check_h(h_value)
+    pred = est.predict(h=h_value, df=frame, times=query_frame, freq=_number_or_str(freq))
+    if keep is not None:
+        pred = pred[[c for c in pred.columns if c not in keep[1] or c in keep[0]]]
     write_table_atomic(pred, out, overwrite)
     if not quiet:
         _echo_table(pred.head(8), rows=8)
@@ -417,7 +593,11 @@ def backtest(
     ] = "global",
     metrics: Annotated[
         str | None,
-        typer.Option("--metrics", help="Comma-separated metrics (default mae,mse,rmse,mase)."),
+        typer.Option(
+            "--metrics",
+            help="Comma-separated metrics (default mae,mse,rmse,mase; with --level also "
+            "pinball,coverage, with --quantiles also pinball).",
+        ),
     ] = None,
     sample: Sample = False,
     out: Annotated[
@@ -426,6 +606,8 @@ def backtest(
     overwrite: Overwrite = False,
     max_epochs: MaxEpochs = 30,
     seed: Seed = 0,
+    level: Level = None,
+    quantiles: Quantiles = None,
     params: Params = None,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
@@ -455,7 +637,11 @@ def backtest(
     _check_outputs((out, "--out"), overwrite=overwrite)
     frame = read_table(path)
     h_value = _number_or_str(h)
-    est = _estimator(params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed)
+    _check_h(h_value)
+    est = _estimator(
+        params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed,
+        level=level, quantiles=quantiles,
+    )  # fmt: skip
     cols = _cols(id_col, time_col, target_col, variable_col, value_col)
     cv = cross_validation(
         est, frame, n_windows=n_windows, h=h_value, step_size=_number_or_str(step_size),
@@ -463,6 +649,8 @@ def backtest(
     )  # fmt: skip
     write_table_atomic(cv, out, overwrite)
     wanted = _split(metrics) or ["mae", "mse", "rmse", "mase"]
+    if metrics is None and (est.level is not None or est.quantiles is not None):
+        wanted += ["pinball"] + (["coverage"] if est.level is not None else [])
     ev = dict(metrics=wanted, train_df=frame, **cols)
     per_cutoff = evaluate(cv, by="cutoff", **ev)
     overall = evaluate(cv, **ev)

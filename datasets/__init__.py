@@ -4,6 +4,8 @@ Installed as ``itnet_ts.datasets``. Imports stay light (numpy, polars, pandas on
 
 - :func:`make_irregular`, :func:`train_test_cut` — synthetic irregular multichannel series
   (:mod:`itnet_ts.datasets.synthetic`);
+- :func:`make_covariate_series` — synthetic series whose future depends on static /
+  known-future covariates (:mod:`itnet_ts.datasets.covariates`);
 - :func:`sample_path`, :func:`load_sample` — the bundled Quickstart sample
   ``samples/irregular_sample.csv``: a tidy frame ``unique_id, ds, variable, value`` with
   datetime ``ds`` (40 series x 3 channels over 3 days, irregular stamps), written by
@@ -15,12 +17,15 @@ from __future__ import annotations
 import pathlib
 from importlib import resources
 
+from .covariates import CovariateSeries, make_covariate_series
 from .synthetic import FAMILIES, make_irregular, train_test_cut
 
 __all__ = [
     "FAMILIES",
     "SAMPLE_NAME",
+    "CovariateSeries",
     "load_sample",
+    "make_covariate_series",
     "make_irregular",
     "sample_path",
     "train_test_cut",

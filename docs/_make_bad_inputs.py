@@ -24,20 +24,21 @@ column, the series and the row where it applies, and says how to fix it. Nothing
 resampled or dropped silently (a null / NaN value is the one documented exception: it means
 "not observed").
 
-**Exceptions** (all importable from `itnet_ts`; catch `ITNetError` for any of them):
+**Exceptions** (importable from `itnet_ts` unless noted; catch `ITNetError` for any of them):
 
 | Exception | Base classes | Raised for |
 |---|---|---|
 | `ITNetInputError` | `ITNetError`, `ValueError` | invalid data or arguments |
 | `ITNetModelFileError` | `ITNetError`, `ValueError` | a model file that is missing, truncated, damaged, of a newer format, or not a model |
 | `ITNetNotFittedError` | `ITNetError`, `AttributeError` | `predict` before `fit` / `load` |
-| `TrainingDivergedError` | `ITNetError`, `RuntimeError` | the training loss became NaN / infinite (nothing is kept) |
+| `NotFittedError` (`itnet_ts.estimators`) | `ITNetNotFittedError`, scikit-learn's `NotFittedError` | what the estimators raise for it, so `except` clauses written for either catch it |
+| `TrainingDivergedError` | `ITNetError`, `RuntimeError` | the training loss, its gradients or the validation loss became NaN / infinite (nothing is kept; CLI exit code 6) |
 | `BackendUnavailable` | `ITNetError`, `RuntimeError` | a scan backend forced with `ITNET_BACKEND` cannot run here |
 
 **Command line**: an error prints one line, `error: <message>` (the full traceback only with
 `--debug`), and exits with a code that says what went wrong: 0 success, 1 unexpected error,
 2 usage error, 3 invalid input data or arguments, 4 an input file does not exist, 5 an invalid
-or incompatible model file, 130 interrupted.
+or incompatible model file, 6 training diverged, 130 interrupted.
 
 **Rows** are 0-based positions in the frame (not pandas index labels); in a CSV file with a
 header, row *r* is on line *r* + 2. In the messages below `…` stands for text that varies

@@ -18,6 +18,7 @@ from itnet_ts.errors import (
     ITNetInputError,
     ITNetModelFileError,
     ITNetNotFittedError,
+    TrainingDivergedError,
 )
 
 __version__ = "0.1.0"
@@ -72,6 +73,7 @@ __all__ = [
     "Log1pTransformer",
     "TimeCutoffSplitter",
     "TimeTransformer",
+    "TrainingDivergedError",
     "TransformedTargetForecaster",
     "__version__",
     "cross_validation",

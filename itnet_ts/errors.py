@@ -8,6 +8,7 @@ __all__ = [
     "ITNetInputError",
     "ITNetModelFileError",
     "ITNetNotFittedError",
+    "TrainingDivergedError",
 ]
 
 
@@ -25,6 +26,10 @@ class ITNetModelFileError(ITNetError, ValueError):
 
 class ITNetNotFittedError(ITNetError, AttributeError):
     """``predict`` (or similar) was called before ``fit``."""
+
+
+class TrainingDivergedError(ITNetError, RuntimeError):
+    """The loss, its gradients or the validation loss became NaN / infinite; nothing is kept."""
 
 
 class BackendUnavailable(ITNetError, RuntimeError):

@@ -41,8 +41,8 @@ from itnet_ts import (
     ITNetForecaster,
     ITNetInputError,
     ITNetModelFileError,
-    ITNetNotFittedError,
 )
+from itnet_ts.estimators import NotFittedError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -628,7 +628,7 @@ CASES: list[Case] = [
     Case(
         "predict-before-fit", "API", "`predict` on an unfitted estimator",
         lambda c: ITNetForecaster().predict(h=1.0),
-        ITNetNotFittedError, r"not fitted yet.*fit\(df\)",
+        NotFittedError, r"not fitted yet.*fit\(df\)",
         "this ITNetForecaster is not fitted yet; call fit(df) or ITNetForecaster.load(path)",
     ),
     # -- model files --------------------------------------------------------------------------
@@ -725,9 +725,9 @@ CASES: list[Case] = [
     Case(
         "cli-misspelled-column", "CLI", "`--time-col dss` on a file with column `ds`",
         lambda c: c.cli("forecast", c.csv, "--h", "2", "--time-col", "dss"),
-        3, r"time column 'dss' not found.*did you mean 'ds'\?",
+        3, r"time column 'dss' not found.*did you mean 'ds'\? Pass --time-col <column name>",
         "error: time column 'dss' not found in the frame (columns: 'unique_id', 'ds', 'ch0', "
-        "'ch1'); did you mean 'ds'? Pass time_col='<column name>' to name it.",
+        "'ch1'); did you mean 'ds'? Pass --time-col <column name> to name it.",
     ),
     Case(
         "cli-inf-value", "CLI", "`inf` in a CSV cell",
@@ -739,9 +739,8 @@ CASES: list[Case] = [
     Case(
         "cli-h-zero", "CLI", "`--h 0`",
         lambda c: c.cli("forecast", c.csv, "--h", "0"),
-        3, r"horizon=0.0\) is invalid",
-        "error: ITNetForecaster(horizon=0.0) is invalid: horizon must be None, a duration string "
-        "such as '6h', or a positive number of time units",
+        3, r"--h 0 is invalid: give a positive number",
+        "error: --h 0 is invalid: give a positive number of time units or a duration such as '6h'",
     ),
     Case(
         "cli-model-truncated", "CLI", "`predict MODEL DATA` with a truncated model file",

@@ -467,3 +467,17 @@ def test_numba_and_reference_backends_agree(monkeypatch):
     monkeypatch.setenv("ITNET_BACKEND", "reference")
     ref = ITNetForecaster(**FAST).fit(numeric_frame()).predict(h=2.0)["y_hat"].to_numpy()
     np.testing.assert_allclose(ref, out["numba"][1], rtol=1e-4, atol=1e-5)
+
+
+def test_predict_shows_a_progress_bar_over_batches_when_verbose(capsys):
+    import copy
+
+    est = copy.deepcopy(numeric_model())
+    est.set_params(verbose=True, batch_size=1)  # 4 series -> 4 batches
+    quiet = copy.deepcopy(numeric_model()).predict(h=2.0)
+    capsys.readouterr()
+    assert est.predict(h=2.0).equals(quiet)  # batching does not change the forecasts
+    assert "forecasting" in capsys.readouterr().err
+    est.set_params(verbose=False)
+    est.predict(h=2.0)
+    assert "forecasting" not in capsys.readouterr().err

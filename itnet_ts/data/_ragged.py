@@ -27,6 +27,10 @@ class RaggedSeries:
         values: (T, C) float64, raw (unscaled) values; 0 where not observed.
         mask: (T, C) bool, True where the channel is observed at that time point.
         channels: the C channel names, in column order.
+        static: optional (S, n_static) float64 static covariates per series, already
+            standardised (model-ready features; see ``itnet_ts.estimators._covariates``).
+        futr: optional (T, n_futr) float64 known-future covariates at every time point,
+            already standardised.
     """
 
     ids: np.ndarray
@@ -35,6 +39,8 @@ class RaggedSeries:
     values: np.ndarray
     mask: np.ndarray
     channels: tuple[str, ...]
+    static: np.ndarray | None = None
+    futr: np.ndarray | None = None
 
     @property
     def n_series(self) -> int:

@@ -82,6 +82,8 @@ class WindowSet:
         q_time: (Q,) query times in native units.
         q_chan: (Q,) int64 channel index of each query.
         q_target: (Q,) float64 raw observed value at the query, NaN when unknown.
+        q_futr: optional (Q, n_futr) float64 standardised known-future covariates at each
+            query (set when the series carry covariates, ``RaggedSeries.futr``).
     """
 
     series: np.ndarray
@@ -92,6 +94,7 @@ class WindowSet:
     q_time: np.ndarray
     q_chan: np.ndarray
     q_target: np.ndarray
+    q_futr: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.series)
@@ -106,13 +109,15 @@ def _targets_windows(
 ) -> WindowSet:
     """Windows whose history ends at point ``cut_point`` (inclusive, the cutoff) and whose
     queries are every observed entry of points ``(cut_point, tgt_end)``."""
-    q_time, q_chan, q_target, counts = [], [], [], []
+    q_time, q_chan, q_target, q_futr, counts = [], [], [], [], []
     for k, e in zip(cut_point, tgt_end, strict=True):
         pts, ch = np.nonzero(ragged.mask[k + 1 : e])
         pts = pts + k + 1
         q_time.append(ragged.times[pts])
         q_chan.append(ch.astype(np.int64))
         q_target.append(ragged.values[pts, ch])
+        if ragged.futr is not None:
+            q_futr.append(ragged.futr[pts])
         counts.append(len(pts))
     q_indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
 
@@ -128,6 +133,9 @@ def _targets_windows(
         q_time=cat(q_time, ragged.times.dtype),
         q_chan=cat(q_chan, np.int64),
         q_target=cat(q_target, np.float64),
+        q_futr=None
+        if ragged.futr is None
+        else (np.concatenate(q_futr) if q_futr else np.zeros((0, ragged.futr.shape[1]))),
     )
 
 
@@ -207,12 +215,15 @@ def forecast_windows(
     q_chan: np.ndarray,
     cutoff: np.ndarray | None = None,
     q_target: np.ndarray | None = None,
+    q_futr: np.ndarray | None = None,
 ) -> WindowSet:
     """One window per series: the whole history up to ``cutoff`` (default: its last point),
-    queried at the given (series, time, channel) triples (sorted by series)."""
+    queried at the given (series, time, channel) triples (sorted by series); ``q_futr``
+    (Q, n_futr): standardised known-future covariates at each query."""
     S = ragged.n_series
     order = np.argsort(q_series, kind="stable")
     q_series, q_time, q_chan = q_series[order], q_time[order], q_chan[order]
+    q_futr = None if q_futr is None else np.asarray(q_futr, np.float64)[order]
     q_target = np.full(len(q_time), np.nan) if q_target is None else q_target[order]
     counts = np.bincount(q_series, minlength=S)
     last = ragged.indptr[1:] - 1
@@ -237,6 +248,7 @@ def forecast_windows(
         q_time=q_time,
         q_chan=q_chan.astype(np.int64),
         q_target=q_target.astype(np.float64),
+        q_futr=q_futr,
     )
 
 
@@ -248,6 +260,8 @@ class Batch:
     each channel was last seen (0 where never), seen (B,N,C), valid (B,N);
     last_value/last_tau/has_last/hist_mean/hist_count (B,C) per-channel history summaries;
     q_tau (B,Q), q_chan (B,Q), q_valid (B,Q), y (B,Q) scaled targets (0 where unknown).
+    Covariates, when the series carry them (else None): static (B, n_static), futr
+    (B, N, n_futr) at the history points, q_futr (B, Q, n_futr) at the queries.
     All float32 except the index/bool tensors.
     """
 
@@ -268,9 +282,12 @@ class Batch:
     q_valid: torch.Tensor
     y: torch.Tensor
     y_known: torch.Tensor
+    static: torch.Tensor | None = None
+    futr: torch.Tensor | None = None
+    q_futr: torch.Tensor | None = None
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(**{k: v.to(device) for k, v in self.__dict__.items()})
+        return Batch(**{k: (v if v is None else v.to(device)) for k, v in self.__dict__.items()})
 
 
 def _rel(times: np.ndarray, cutoff, unit: float) -> np.ndarray:
@@ -319,6 +336,10 @@ def make_batch(
     q_valid = np.zeros((B, Q), bool)
     y = np.zeros((B, Q), f32)
     y_known = np.zeros((B, Q), bool)
+    static = None if ragged.static is None else ragged.static[windows.series[idx]].astype(f32)
+    n_futr = 0 if ragged.futr is None else ragged.futr.shape[1]
+    futr = np.zeros((B, N, n_futr), f32) if n_futr else None
+    q_futr = np.zeros((B, Q, n_futr), f32) if n_futr else None
     for i, w in enumerate(idx):
         a, b = int(starts[i]), int(ends[i])
         n = b - a
@@ -329,6 +350,8 @@ def make_batch(
             v = np.where(m, scaler.transform(ragged.values[a:b]), 0.0)
             tau[i, :n] = rel
             dtau[i, 1:n] = np.diff(rel)
+            if futr is not None:
+                futr[i, :n] = ragged.futr[a:b]
             values[i, :n] = v
             mask[i, :n] = m
             valid[i, :n] = True
@@ -357,6 +380,12 @@ def make_batch(
             known = np.isfinite(tgt)
             y[i, :k] = np.where(known, scaler.transform(np.where(known, tgt, 0.0), ch), 0.0)
             y_known[i, :k] = known
+            if q_futr is not None:
+                if windows.q_futr is None:
+                    raise ValueError(
+                        "the series carry known-future covariates: windows need q_futr"
+                    )
+                q_futr[i, :k] = windows.q_futr[qa:qb]
     t = torch.from_numpy
     return Batch(
         t(tau),
@@ -376,4 +405,7 @@ def make_batch(
         t(q_valid),
         t(y),
         t(y_known),
+        None if static is None else t(static),
+        None if futr is None else t(futr),
+        None if q_futr is None else t(q_futr),
     )

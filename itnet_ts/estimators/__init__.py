@@ -1,5 +1,6 @@
 """scikit-learn style estimators, transformers and backtesting."""
 
+from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._cv import TimeCutoffSplitter, cross_validation
 from itnet_ts.estimators.forecaster import ITNetForecaster
 from itnet_ts.estimators.transformers import (
@@ -15,6 +16,7 @@ __all__ = [
     "ChannelScaler",
     "ITNetForecaster",
     "Log1pTransformer",
+    "NotFittedError",
     "TimeCutoffSplitter",
     "TimeTransformer",
     "TransformedTargetForecaster",

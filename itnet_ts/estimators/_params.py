@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from numbers import Integral, Real
 
+import numpy as np
+
 from itnet_ts.errors import ITNetInputError
 
 __all__ = ["validate_params"]
@@ -49,6 +51,39 @@ def _none_or(check_desc):
     return (lambda v: v is None or check(v)), f"None or {desc}"
 
 
+def _levels(name: str, lo: float, hi: float, example: str):
+    """None, or a non-empty list of distinct numbers strictly between ``lo`` and ``hi``."""
+
+    def check(v):
+        if v is None:
+            return True
+        if isinstance(v, (str, bytes)) or not isinstance(v, (list, tuple, np.ndarray)):
+            return False
+        items = list(np.asarray(v, dtype=object).reshape(-1)) if isinstance(v, np.ndarray) else v
+        if not items or not all(isinstance(x, Real) and not isinstance(x, bool) for x in items):
+            return False
+        vals = [float(x) for x in items]
+        return all(lo < x < hi for x in vals) and len(set(vals)) == len(vals)
+
+    return check, (
+        f"None or a non-empty list of distinct numbers strictly between {lo:g} and {hi:g}, "
+        f"e.g. {name}={example}"
+    )
+
+
+def _column_names():
+    """None, or a list / tuple of distinct, non-empty column names."""
+
+    def check(v):
+        if v is None:
+            return True
+        if not isinstance(v, (list, tuple)):
+            return False
+        return all(isinstance(c, str) and c for c in v) and len(set(v)) == len(v)
+
+    return check, "None or a list of distinct column names, e.g. futr_exog_list=['holiday']"
+
+
 PARAMETER_CONSTRAINTS = {
     "horizon": _duration_or_none(),
     "time_unit": _duration_or_none(),
@@ -69,8 +104,12 @@ PARAMETER_CONSTRAINTS = {
     "scaling": _options("standard", "none"),
     "duplicates": _options("error", "mean", "last"),
     "device": _options("auto", "cpu", "cuda"),
+    "strategy": _options("auto", "single", "ddp"),
     "random_state": _none_or(_int(0)),
     "verbose": _bool(),
+    "quantiles": _levels("quantiles", 0.0, 1.0, "[0.1, 0.5, 0.9]"),
+    "level": _levels("level", 0.0, 100.0, "[80, 95]"),
+    "futr_exog_list": _column_names(),
 }
 
 
@@ -82,3 +121,11 @@ def validate_params(est) -> None:
             raise ITNetInputError(
                 f"{type(est).__name__}({name}={value!r}) is invalid: {name} must be {desc}"
             )
+    params = est.get_params(deep=False)
+    if params.get("quantiles") is not None and params.get("level") is not None:
+        raise ITNetInputError(
+            f"{type(est).__name__}(quantiles={params['quantiles']!r}, "
+            f"level={params['level']!r}): pass quantiles= or level=, not both (level=[80] is "
+            "the same as quantiles=[0.1, 0.5, 0.9], with interval columns y_hat-lo-80 / "
+            "y_hat-hi-80 instead of y_hat_q0.1 / y_hat_q0.9)"
+        )

@@ -24,6 +24,7 @@ import torch
 from itnet_ts.data._ingest import FrameSpec
 from itnet_ts.data._windows import ChannelScaler
 from itnet_ts.errors import ITNetInputError, ITNetModelFileError
+from itnet_ts.estimators._quantiles import plan_outputs
 from itnet_ts.estimators._training import TrainResult
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -63,7 +64,7 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
     meta = {
         "format": FORMAT_NAME,
         "format_version": str(FORMAT_VERSION),
-        "params": json.dumps(est.get_params(deep=False)),
+        "params": json.dumps(_plain(est.get_params(deep=False))),
         "config": json.dumps(est.config_.to_dict()),
         "spec": json.dumps(spec),
         "fitted": json.dumps(
@@ -76,6 +77,9 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
             }
         ),
     }
+    cov = getattr(est, "covariates_", None)
+    if cov is not None and (cov.n_static or cov.n_futr):  # names + standardisation (JSON)
+        meta["covariates"] = cov.to_json()
     meta["sha256"] = _digest(meta, tensors)
     data = save(tensors, metadata=meta)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +95,18 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _plain(value):
+    """Parameters as JSON-able values: tuples and numpy arrays / scalars become lists and
+    Python numbers (``quantiles=np.array([0.1, 0.9])`` saves as ``[0.1, 0.9]``)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _default_mode() -> int:
@@ -323,4 +339,28 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     est.n_series_ = n_series
     est.train_result_ = TrainResult(best_epoch, float(best_val))
     est.history_ = None
+    est.covariates_ = _read_covariates(meta, cfg, est)
+    plan = plan_outputs(est.quantiles, est.level)
+    if plan.n_outputs != cfg.n_outputs:
+        raise ITNetModelFileError(
+            f"the model has {cfg.n_outputs} outputs but its quantiles / level parameters "
+            f"need {plan.n_outputs}"
+        )
+    est.quantile_plan_ = plan
     return est
+
+
+def _read_covariates(meta: dict[str, str], cfg: ITNetConfig, est):
+    """The fitted covariate layout (absent in files of models without covariates)."""
+    from itnet_ts.estimators._covariates import Covariates
+
+    d = _json(meta, "covariates", dict) if "covariates" in meta else {}
+    try:
+        cov = Covariates.from_dict(d)
+    except ValueError as exc:
+        raise ITNetModelFileError(str(exc)) from None
+    if cov.n_static != cfg.n_static or cov.n_futr != cfg.n_futr:
+        raise ITNetModelFileError("the covariate columns do not match the model config")
+    if list(est.futr_exog_list or []) != list(cov.futr_cols):
+        raise ITNetModelFileError("futr_exog_list does not match the model's covariates")
+    return cov

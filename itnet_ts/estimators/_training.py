@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -14,14 +14,11 @@ import torch
 
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
-from itnet_ts.errors import ITNetError
+from itnet_ts.errors import TrainingDivergedError
 from itnet_ts.model.itnet import ITNet
+from itnet_ts.model.quantiles import monotone_quantiles, pinball
 
 __all__ = ["TrainResult", "TrainingDivergedError", "batches", "fit_model", "predict_windows"]
-
-
-class TrainingDivergedError(ITNetError, RuntimeError):
-    """The loss became NaN or infinite; nothing is saved from a diverged run."""
 
 
 @dataclass
@@ -46,7 +43,7 @@ def batches(
         yield make_batch(ragged, windows, order[i : i + batch_size], scaler, unit, max_history)
 
 
-LOSSES = ("mse", "mae", "mse+mae")
+LOSSES = ("mse", "mae", "mse+mae", "pinball")
 
 
 def masked_loss(
@@ -54,14 +51,25 @@ def masked_loss(
     batch: Batch,
     loss: str = "mse",
     channel_weights: torch.Tensor | None = None,
+    quantiles: Sequence[float] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of the point output's errors over known targets, and their count.
 
-    loss: "mse" (squared error), "mae" (absolute error) or "mse+mae" (their sum).
+    loss: "mse" (squared error), "mae" (absolute error) or "mse+mae" (their sum), or
+    "pinball": the pinball loss, averaged over ``quantiles`` (increasing, 0.5 among them), of
+    the quantile forecasts ``monotone_quantiles(pred, quantiles)`` (``itnet_ts.model.quantiles``).
     channel_weights: optional (C,) weight of each queried channel's error (e.g. to match a
     per-variable averaged metric); the count stays the number of known targets.
     """
     known = batch.y_known  # (B, Q)
+    if loss == "pinball":
+        if not quantiles:
+            raise ValueError("loss='pinball' needs the quantile levels (quantiles=)")
+        qs = monotone_quantiles(pred, quantiles)  # (B, Q, K)
+        e = pinball(qs, batch.y, quantiles)[known]  # (n_known,)
+        if channel_weights is not None:
+            e = e * channel_weights[batch.q_chan[known]]
+        return e.sum(), known.sum()
     err = (pred[..., 0] - batch.y)[known]  # (K,)
     if loss == "mse":
         e = err**2
@@ -76,16 +84,27 @@ def masked_loss(
     return e.sum(), known.sum()
 
 
-def evaluate_loss(model: ITNet, batch_iter, device: torch.device) -> float:
-    """Mean squared error (scaled units) over every known target of ``batch_iter``."""
+def evaluate_loss(
+    model: ITNet,
+    batch_iter,
+    device: torch.device,
+    quantiles: Sequence[float] | None = None,
+    distributed=None,
+) -> float:
+    """Mean squared error (scaled units) over every known target of ``batch_iter`` (with
+    ``quantiles``: the mean pinball loss of the quantile outputs). With ``distributed`` (a
+    ``_ddp.DDPContext``) the errors and counts are summed over the ranks' batches."""
     model.eval()
     total, count = 0.0, 0
+    loss = "pinball" if quantiles else "mse"
     with torch.no_grad():
         for b in batch_iter:
             b = b.to(device)
-            sse, n = masked_loss(model(b), b)
+            sse, n = masked_loss(model(b), b, loss, quantiles=quantiles)
             total += float(sse)
             count += int(n)
+    if distributed is not None:
+        total, count = distributed.sum(total, count)
     return total / max(count, 1)
 
 
@@ -105,18 +124,25 @@ def fit_model(
     channel_weights: torch.Tensor | None = None,
     val_score: Callable[[ITNet], float] | None = None,
     schedule: str = "cosine",
+    quantiles: Sequence[float] | None = None,
+    distributed=None,
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
     ``train_batches(epoch)`` yields training batches of one epoch; ``val_batches()`` yields the
     validation batches (without it, the last epoch is kept). ``loss`` and ``channel_weights``
-    choose the training loss (see ``masked_loss``; validation stays the unweighted MSE).
+    choose the training loss (see ``masked_loss``; validation stays the unweighted MSE, or the
+    pinball loss with ``loss="pinball"``, which needs the model's ``quantiles``).
     ``val_score(model)``, if given, replaces the validation MSE as the early-stopping criterion
     (lower is better; e.g. a benchmark's own metric). ``schedule``: "cosine" (to lr / 10 at
     ``max_epochs``) or "constant". Each history entry records the epoch's training seconds.
+    ``distributed`` (a ``_ddp.DDPContext``): train under DistributedDataParallel, each step's
+    loss normalised by the global target count, losses all-reduced (see ``_ddp.py``).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if loss == "pinball" and not quantiles:
+        raise ValueError("loss='pinball' needs the quantile levels (quantiles=)")
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
     if channel_weights is not None:
@@ -133,18 +159,23 @@ def fit_model(
     )
     best = TrainResult(best_epoch=-1, best_val_loss=math.inf)
     best_state = None
+    train_model = model if distributed is None else distributed.wrap(model)
     bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        model.train()
+        train_model.train()
         t0 = time.perf_counter()
         total, count = 0.0, 0
         for b in train_batches(epoch):
             b = b.to(device)
-            sse, n = masked_loss(model(b), b, loss, channel_weights)
-            if n == 0:
+            sse, n = masked_loss(train_model(b), b, loss, channel_weights, quantiles)
+            if distributed is None:
+                n_all, finite = n, True
+            else:  # every rank skips or steps together; the mean is over the global batch
+                n_all, finite = distributed.step_stats(sse, n)
+            if n_all == 0:
                 continue
-            batch_loss = sse / n
-            if not torch.isfinite(batch_loss):
+            batch_loss = sse / n if distributed is None else sse * distributed.world_size / n_all
+            if not finite or not torch.isfinite(batch_loss):
                 _diverged(epoch, "training loss", float(batch_loss.detach()))
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
@@ -157,12 +188,22 @@ def fit_model(
         if sched is not None:
             sched.step()
         seconds = time.perf_counter() - t0
+        if distributed is not None:
+            total, count = distributed.sum(total, count)
         train_loss = total / max(count, 1)
         if val_score is not None:
             model.eval()
             val_loss = float(val_score(model))
+            if distributed is not None:
+                val_loss = distributed.mean(val_loss)
         elif val_batches:
-            val_loss = evaluate_loss(model, val_batches(), device)
+            val_loss = evaluate_loss(
+                model,
+                val_batches(),
+                device,
+                quantiles if loss == "pinball" else None,
+                distributed=distributed,
+            )
         else:
             val_loss = train_loss
         if not math.isfinite(val_loss):
@@ -200,13 +241,20 @@ def predict_windows(
     batch_size: int,
     max_history: int | None,
     device: torch.device,
+    progress: bool = False,
 ) -> np.ndarray:
     """Point forecasts (Q, n_outputs) in scaled units for every query of ``windows``, in the
-    windows' query order."""
+    windows' query order, ``batch_size`` windows at a time (bounded memory); ``progress``
+    shows a bar when there is more than one batch."""
+    from tqdm.auto import tqdm
+
     model.eval()
     out = np.zeros((len(windows.q_time), model.cfg.n_outputs), np.float32)
+    starts = range(0, len(windows), batch_size)
+    bar = tqdm(starts, desc="forecasting", unit="batch", leave=False,
+               disable=not progress or len(starts) < 2)  # fmt: skip
     with torch.no_grad():
-        for i in range(0, len(windows), batch_size):
+        for i in bar:
             idx = np.arange(i, min(i + batch_size, len(windows)))
             b = make_batch(ragged, windows, idx, scaler, unit, max_history).to(device)
             pred = model(b).cpu().numpy()  # (B, Q, n_out)

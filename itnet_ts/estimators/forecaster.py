@@ -19,7 +19,9 @@ from itnet_ts.data._windows import (
     training_windows,
     validation_windows,
 )
-from itnet_ts.errors import ITNetError, ITNetInputError, ITNetNotFittedError
+from itnet_ts.errors import ITNetError, ITNetInputError
+from itnet_ts.estimators._contract import NotFittedError
+from itnet_ts.estimators._quantiles import QuantilePlan, forecast_columns, plan_outputs
 from itnet_ts.estimators._training import batches, fit_model, predict_windows
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -41,6 +43,15 @@ class ITNetForecaster(BaseEstimator):
         max_history: time points of history fed to the encoder (the most recent ones).
         d_model, n_layers, rank, dropout, oscillatory, selective, kwn, weights: ITNet
             architecture (see ``ITNetConfig``).
+        quantiles: quantile levels in (0, 1) to forecast, e.g. ``[0.1, 0.5, 0.9]``: adds the
+            columns ``y_hat_q0.1, ...``. ``level``: central interval levels in (0, 100), e.g.
+            ``[80, 95]``: adds ``y_hat-lo-80, y_hat-hi-80, ...`` (Nixtla style). Not both.
+            Either way the model is trained with the pinball loss, ``y_hat`` is the median,
+            and the quantiles never cross (see ``itnet_ts.estimators._quantiles``).
+        futr_exog_list: names of known-future covariate columns (neuralforecast's name): their
+            historic values are columns of the training frame, their values at the query
+            times come in ``predict(futr_df=...)``. Static covariates come in
+            ``fit(df, static_df=...)``. See docs/covariates-and-streaming.md.
         max_epochs, batch_size, learning_rate, patience: training; early stopping uses the
             last ``horizon`` of every series long enough as validation.
         windows_per_series: training windows drawn per series per epoch (``None``: enough
@@ -49,6 +60,10 @@ class ITNetForecaster(BaseEstimator):
         duplicates: what to do with repeated (series, time, channel) rows:
             ``"error"``, ``"mean"`` or ``"last"``.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        strategy: ``"single"`` (one process), ``"ddp"`` (data-parallel over the processes of a
+            ``torch.distributed`` group, e.g. started by ``torchrun``; ``batch_size`` stays the
+            global batch, only rank 0 writes files; see docs/distributed.md) or ``"auto"``
+            (``"ddp"`` when launched with more than one process, else ``"single"``).
         random_state: seed; on the CPU the same seed and data give the same model.
         verbose: show a progress bar while training.
     """
@@ -66,6 +81,9 @@ class ITNetForecaster(BaseEstimator):
         selective: bool = False,
         kwn: bool = False,
         weights: str = "uniform",
+        quantiles: list[float] | None = None,
+        level: list[float] | None = None,
+        futr_exog_list: list[str] | None = None,
         max_epochs: int = 30,
         batch_size: int = 64,
         learning_rate: float = 1e-3,
@@ -74,6 +92,7 @@ class ITNetForecaster(BaseEstimator):
         scaling: str = "standard",
         duplicates: str = "error",
         device: str = "auto",
+        strategy: str = "auto",
         random_state: int | None = 0,
         verbose: bool = True,
     ):
@@ -88,6 +107,9 @@ class ITNetForecaster(BaseEstimator):
         self.selective = selective
         self.kwn = kwn
         self.weights = weights
+        self.quantiles = quantiles
+        self.level = level
+        self.futr_exog_list = futr_exog_list
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -96,6 +118,7 @@ class ITNetForecaster(BaseEstimator):
         self.scaling = scaling
         self.duplicates = duplicates
         self.device = device
+        self.strategy = strategy
         self.random_state = random_state
         self.verbose = verbose
 
@@ -111,12 +134,20 @@ class ITNetForecaster(BaseEstimator):
         variable_col: str | None = None,
         value_col: str | None = None,
         shape: str = "auto",
+        static_df=None,
     ) -> ITNetForecaster:
         """Fit on a pandas or polars frame (long, wide or tidy; see the data contract).
 
         ``y`` is ignored: the targets are in ``df`` (it is there for scikit-learn's
-        ``Pipeline`` / ``GridSearchCV``, which call ``fit(X, y)``)."""
+        ``Pipeline`` / ``GridSearchCV``, which call ``fit(X, y)``). ``static_df``: static
+        covariates, the id column and one numeric column per covariate, a row per series;
+        the columns of ``futr_exog_list`` are read from ``df`` (see the class docstring)."""
         self._validate_params()
+        from itnet_ts.estimators._covariates import check_futr_names, fit_covariates, split_futr
+
+        futr_cols = list(self.futr_exog_list or [])
+        check_futr_names(futr_cols, {"id": id_col, "time": time_col})
+        df, full_df = split_futr(df, futr_cols, "the training frame")
         canon, spec = ingest(
             df,
             id_col=id_col,
@@ -129,6 +160,7 @@ class ITNetForecaster(BaseEstimator):
         )
         ragged = ragged_from_canonical(canon, spec.channels)
         _check_training_data(ragged, spec)
+        cov, ragged = fit_covariates(ragged, spec, futr_cols, full_df, static_df)
         unit = (
             infer_time_unit(canon)
             if self.time_unit is None
@@ -139,7 +171,14 @@ class ITNetForecaster(BaseEstimator):
         seed = 0 if self.random_state is None else int(self.random_state)
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
+        from itnet_ts.estimators._ddp import start_ddp
 
+        ddp = start_ddp(self.strategy, device, seed)  # None: one process
+        if ddp is not None:  # this rank's device and window draws (see _ddp.py)
+            device, rng = ddp.device, ddp.rng
+        batch_size = self.batch_size if ddp is None else ddp.local_batch(self.batch_size)
+
+        plan = plan_outputs(self.quantiles, self.level)
         val_windows, train_end = validation_windows(ragged, horizon)
         train_view = _truncate(ragged, train_end)
         scaler = ChannelScaler.fit(train_view, self.scaling)
@@ -159,6 +198,9 @@ class ITNetForecaster(BaseEstimator):
             selective=self.selective,
             kwn=self.kwn,
             weights=self.weights,
+            n_outputs=plan.n_outputs,
+            n_static=cov.n_static,
+            n_futr=cov.n_futr,
         )
         model = ITNet(cfg).to(device)
         per_series = self.windows_per_series or int(
@@ -166,22 +208,26 @@ class ITNetForecaster(BaseEstimator):
         )
 
         def train_batches(epoch: int):
-            ws = training_windows(
-                ragged, horizon, rng, per_series, train_end=train_end, max_history=None
-            )
+            if ddp is not None:  # this rank's shard of the series
+                ws = ddp.shard(ragged, train_end, horizon, per_series, epoch)
+            else:
+                ws = training_windows(
+                    ragged, horizon, rng, per_series, train_end=train_end, max_history=None
+                )
             if len(ws) == 0:
                 raise ITNetInputError(
                     "no training window found: every series needs at least two time points "
                     f"less than the horizon ({_fmt_duration(horizon, spec)}) apart; "
                     "pass a larger horizon= or more data per series"
                 )
-            return batches(ragged, ws, scaler, unit, self.batch_size, self.max_history, rng)
+            return batches(ragged, ws, scaler, unit, batch_size, self.max_history, rng)
 
         val_batches = None
         if len(val_windows) > 0:
+            val_ws = val_windows if ddp is None else ddp.shard_windows(val_windows)
 
             def val_batches():
-                return batches(ragged, val_windows, scaler, unit, self.batch_size, self.max_history)
+                return batches(ragged, val_ws, scaler, unit, batch_size, self.max_history)
 
         result = fit_model(
             model,
@@ -191,8 +237,13 @@ class ITNetForecaster(BaseEstimator):
             learning_rate=self.learning_rate,
             patience=self.patience,
             device=device,
-            progress=self.verbose,
+            progress=self.verbose and (ddp is None or ddp.rank == 0),
+            distributed=ddp,
+            loss="pinball" if plan.probabilistic else "mse",
+            quantiles=plan.quantiles or None,
         )
+        if ddp is not None:
+            ddp.close()
         _check_converged(result)
         self.model_ = model
         self.config_ = cfg
@@ -202,8 +253,11 @@ class ITNetForecaster(BaseEstimator):
         self.horizon_ = horizon
         self.scaler_ = scaler
         self.history_ = ragged
+        self.covariates_ = cov
         self.train_result_ = result
         self.n_series_ = ragged.n_series
+        self.distributed_ = None if ddp is None else ddp.summary()
+        self.quantile_plan_ = plan
         return self
 
     # ---- predict -------------------------------------------------------------------------
@@ -214,6 +268,8 @@ class ITNetForecaster(BaseEstimator):
         df=None,
         times=None,
         freq: str | float | None = None,
+        futr_df=None,
+        static_df=None,
     ):
         """Forecast after the end of each series' history.
 
@@ -226,15 +282,34 @@ class ITNetForecaster(BaseEstimator):
                 there is one series), the time column and optionally the variable column
                 (default: every channel at each time).
             freq: spacing of the query times for ``h`` (default: the fitted ``time_unit_``).
+            futr_df: values of the known-future covariates (``futr_exog_list``) at every query
+                time: id, time and those columns (``make_future_dataframe`` lists the query
+                times of a horizon). Required when the model was fit with them.
+            static_df: static covariates of series passed with ``df=`` that the model does not
+                hold (series of the training frame keep their training values).
+
+        After ``update(...)``, forecasts of the held history are decoded from the streamed
+        encoder states (no re-encoding).
 
         Returns:
-            A long frame ``[unique_id,] ds, [variable,] y_hat`` of the caller's library.
+            A long frame ``[unique_id,] ds, [variable,] y_hat`` of the caller's library, plus
+            ``y_hat-lo-<level>`` / ``y_hat-hi-<level>`` or ``y_hat_q<q>`` columns when fitted
+            with ``level=`` / ``quantiles=``.
         """
         self._check_fitted()
         if (h is None) == (times is None):
             raise ITNetInputError("pass exactly one of h= (a horizon) or times= (query times)")
         spec = self.spec_
+        from itnet_ts.estimators._covariates import (
+            Covariates,
+            attach_covariates,
+            futr_at_queries,
+            split_futr,
+        )
+
+        cov = getattr(self, "covariates_", None) or Covariates()
         if df is not None:
+            df, full_df = split_futr(df, cov.futr_cols, "predict(df=...)")
             canon, spec = ingest(
                 df,
                 id_col=self.spec_.id_col or "unique_id",
@@ -247,6 +322,14 @@ class ITNetForecaster(BaseEstimator):
             )
             ragged = ragged_from_canonical(canon, self.channels_)
             _check_value_range(ragged, self.scaler_, "predict(df=...)", self.scaling)
+            ragged = attach_covariates(
+                cov, ragged, self.spec_, full_df, static_df, self.history_, "predict(df=...)"
+            )
+        elif static_df is not None:
+            raise ITNetInputError(
+                "static_df= is for series passed with df=; the series the model holds keep "
+                "their static covariates. Drop static_df=, or pass df= with those series."
+            )
         elif self.history_ is None:
             raise ITNetInputError(
                 "this model was loaded from a file and holds no data; "
@@ -258,30 +341,132 @@ class ITNetForecaster(BaseEstimator):
             q_series, q_time, q_chan = self._explicit_queries(ragged, times, spec, df is not None)
         else:
             q_series, q_time, q_chan = self._horizon_queries(ragged, h, freq)
-        windows = forecast_windows(ragged, q_series, q_time, q_chan)
-        pred = predict_windows(
-            self.model_,
-            ragged,
-            windows,
-            self.scaler_,
-            self.time_unit_,
-            self.batch_size,
-            self.max_history,
-            next(self.model_.parameters()).device,
-        )
+        q_futr = futr_at_queries(cov, futr_df, self.spec_, ragged.ids, q_series, q_time)
+        windows = forecast_windows(ragged, q_series, q_time, q_chan, q_futr=q_futr)
+        cache = getattr(self, "_stream_cache", None)
+        if (
+            df is None
+            and cache is not None
+            and cache.valid_for(self.model_, self.history_, self.max_history)
+        ):  # update() streamed new data into the stored states: decode from them
+            from itnet_ts.estimators._streaming import predict_from_cache
+
+            pred = predict_from_cache(cache, windows, self.batch_size)
+        else:
+            pred = predict_windows(
+                self.model_,
+                ragged,
+                windows,
+                self.scaler_,
+                self.time_unit_,
+                self.batch_size,
+                self.max_history,
+                next(self.model_.parameters()).device,
+                progress=self.verbose,
+            )
         series = np.repeat(windows.series, np.diff(windows.q_indptr))
-        with np.errstate(over="ignore", invalid="ignore"):
-            y_hat = self.scaler_.inverse(pred[:, 0].astype(np.float64), windows.q_chan)
-        _check_forecasts(y_hat, ragged, windows, self.channels_)
+        plan = getattr(self, "quantile_plan_", None) or QuantilePlan()
+        values = forecast_columns(plan, pred, self.scaler_, windows.q_chan)  # name -> (Q,)
+        for v in values.values():
+            _check_forecasts(v, ragged, windows, self.channels_)
         out = pl.DataFrame(
             {
                 "unique_id": pl.Series(ragged.ids[series].tolist()),
                 "time": windows.q_time,
                 "variable": [self.channels_[c] for c in windows.q_chan],
-                "y_hat": y_hat,
+                **values,
             }
         ).sort(["unique_id", "time", "variable"])
-        return to_user_frame(out, spec)
+        return to_user_frame(out, spec, value_cols=list(values))
+
+    # ---- streaming -----------------------------------------------------------------------
+    def update(self, df, *, static_df=None) -> ITNetForecaster:
+        """Fold new observations into the model's state: the next ``predict`` (without
+        ``df=``) forecasts from them with no refit and no re-encoding of the history.
+
+        ``df`` follows the data contract of ``fit`` (long / wide / tidy, pandas / polars, the
+        same column names; with ``futr_exog_list``, those columns on every row). Each new time
+        point must be later than the end of its series' history (else ``ITNetInputError``
+        naming the row). Series the model does not hold yet are added and encoded from their
+        new points (give their statics in ``static_df`` if the model uses static covariates).
+        The new points are appended to ``history_``, so re-encoding it from scratch gives the
+        same forecasts (exactly while a series holds at most ``max_history`` time points; see
+        docs/covariates-and-streaming.md for longer series).
+
+        The first call encodes every held series once; later calls cost O(new points). The
+        weights are not changed: refit now and then to learn from the new data.
+        Returns ``self``.
+        """
+        self._check_fitted()
+        from itnet_ts.estimators._covariates import (
+            Covariates,
+            attach_covariates,
+            locate_row,
+            split_futr,
+        )
+        from itnet_ts.estimators._streaming import merge_history, update_cache
+
+        cov = getattr(self, "covariates_", None) or Covariates()
+        user_df = df
+        df, full_df = split_futr(df, cov.futr_cols, "update(df)")
+        canon, _ = ingest(
+            df,
+            id_col=self.spec_.id_col or "unique_id",
+            time_col=self.spec_.time_col,
+            target_col=self.spec_.target_col or "y",
+            variable_col=self.spec_.variable_col,
+            value_col=self.spec_.value_col,
+            duplicates=self.duplicates,
+            spec=self.spec_,
+        )
+        new = ragged_from_canonical(canon, self.channels_)
+        _check_value_range(new, self.scaler_, "update(df)", self.scaling)
+        new = attach_covariates(
+            cov, new, self.spec_, full_df, static_df, self.history_, "update(df)"
+        )
+        merged, rows = merge_history(
+            self.history_,
+            new,
+            lambda sid, t: locate_row(user_df, self.spec_, sid, t),
+            lambda t: _fmt_time(t, self.spec_),
+        )
+        cache = self.__dict__.pop("_stream_cache", None)  # an interrupted update leaves none
+        self._stream_cache = update_cache(
+            cache,
+            self.model_,
+            self.history_,
+            merged,
+            new,
+            rows,
+            self.scaler_,
+            self.time_unit_,
+            self.batch_size,
+            self.max_history,
+        )
+        self.history_ = merged
+        return self
+
+    def make_future_dataframe(self, h: str | float, *, freq: str | float | None = None):
+        """The query times ``predict(h=h, freq=freq)`` uses: ``[id_col,] time_col``, a row per
+        series and time, in the caller's library. Add the known-future covariate columns
+        and pass it as ``predict(futr_df=...)``."""
+        self._check_fitted()
+        if self.history_ is None:
+            raise ITNetInputError(
+                "this model was loaded from a file and holds no data; the query times of "
+                "predict(df=..., h=...) start at the end of each series of df"
+            )
+        import dataclasses
+
+        q_series, q_time, q_chan = self._horizon_queries(self.history_, h, freq)
+        first = q_chan == 0
+        out = pl.DataFrame(
+            {
+                "unique_id": pl.Series(self.history_.ids[q_series[first]].tolist()),
+                "time": q_time[first],
+            }
+        )
+        return to_user_frame(out, dataclasses.replace(self.spec_, shape="long"), value_cols=[])
 
     def _horizon_queries(self, ragged: RaggedSeries, h, freq):
         horizon = self._duration(h, "h")
@@ -379,7 +564,7 @@ class ITNetForecaster(BaseEstimator):
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
-            raise ITNetNotFittedError(
+            raise NotFittedError(
                 "this ITNetForecaster is not fitted yet; call fit(df) or ITNetForecaster.load(path)"
             )
 
@@ -418,10 +603,14 @@ class ITNetForecaster(BaseEstimator):
     # persistence lives in _persistence.py; thin methods keep the API discoverable
     def save(self, path, overwrite: bool = False) -> None:
         """Write the fitted model to ``path`` (safetensors weights + JSON config; no pickle),
-        atomically; an existing file is replaced only with ``overwrite=True``."""
+        atomically; an existing file is replaced only with ``overwrite=True``. After a DDP fit
+        only rank 0 writes (the other ranks hold the same model)."""
+        from itnet_ts.estimators._ddp import is_writer
         from itnet_ts.estimators._persistence import save_forecaster
 
         self._check_fitted()
+        if not is_writer(self):
+            return
         save_forecaster(self, path, overwrite=overwrite)
 
     @classmethod

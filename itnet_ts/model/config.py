@@ -34,6 +34,10 @@ class ITNetConfig:
         (query, history point) pair, so it is kept small).
     query_cutoff_time: also give the query's time relative to the cutoff (``q_tau``) as a
         feature, besides the lead time from the last observation and the channel's age.
+    n_static: static covariates per series (0: none). Their embedding is added to every
+        observation token and every query.
+    n_futr: known-future covariates (0: none), given at every history time point (as token
+        features) and at every query time (as query features).
     """
 
     n_channels: int = 1
@@ -55,6 +59,8 @@ class ITNetConfig:
     decoder: str = "recurrent"
     attn_lag_hidden: int = 8
     query_cutoff_time: bool = False
+    n_static: int = 0
+    n_futr: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)

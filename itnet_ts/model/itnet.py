@@ -34,7 +34,10 @@ class EncoderState:
     scaled; value_sum (B, C) and count (B, C) for the per-channel history mean.
     With an attention decoder also the memory it attends to: ``memory`` (B, N, D) the last
     block's output tokens, ``memory_tau`` (B, N) their times, ``memory_valid`` (B, N) 0 on
-    padding (None otherwise).
+    padding (None otherwise). With static covariates ``static`` (B, n_static), carried along
+    so that ``step`` and ``decode`` need not be given them again; with known-future
+    covariates ``last_futr`` (B, C, n_futr), their values when each channel was last observed
+    (0 if never), so a query sees how they changed since its persistence base.
     """
 
     states: list[Tensor]
@@ -46,6 +49,8 @@ class EncoderState:
     memory: Tensor | None = None
     memory_tau: Tensor | None = None
     memory_valid: Tensor | None = None
+    static: Tensor | None = None
+    last_futr: Tensor | None = None
 
 
 class ITNet(nn.Module):
@@ -57,8 +62,11 @@ class ITNet(nn.Module):
         C, D = cfg.n_channels, cfg.d_model
         self.time_feat = FourierFeatures(cfg.n_fourier, cfg.timescale_min, cfg.timescale_max)
         self.embed = nn.Sequential(
-            nn.Linear(4 * C + self.time_feat.out_dim, D), nn.GELU(), nn.Linear(D, D)
+            nn.Linear(4 * C + self.time_feat.out_dim + cfg.n_futr, D), nn.GELU(), nn.Linear(D, D)
         )
+        # static covariates: one embedding added to the tokens, one to the queries
+        self.static_tok = nn.Linear(cfg.n_static, D) if cfg.n_static else None
+        self.static_query = nn.Linear(cfg.n_static, D) if cfg.n_static else None
         self.blocks = nn.ModuleList(
             RecurrentBlock(
                 D,
@@ -81,10 +89,12 @@ class ITNet(nn.Module):
                 f"decoder must be 'recurrent', 'attention' or 'both', got {cfg.decoder!r}"
             )
         # query features: lead time (Fourier), age of the channel's last value, its value, flags
-        # (+ the query time from the cutoff)
+        # (+ the query time from the cutoff) (+ known-future covariates at the query time)
         n_time = 3 if cfg.query_cutoff_time else 2
         self.query_mlp = nn.Sequential(
-            nn.Linear(n_time * self.time_feat.out_dim + 4, D), nn.GELU(), nn.Linear(D, D)
+            nn.Linear(n_time * self.time_feat.out_dim + 4 + 2 * cfg.n_futr, D),
+            nn.GELU(),
+            nn.Linear(D, D),
         )
         self.query_factor = nn.Linear(D, cfg.rank)
         self.read_norm = nn.LayerNorm(D)
@@ -109,16 +119,24 @@ class ITNet(nn.Module):
             return w * valid
         raise ValueError(f"weights must be 'uniform' or 'gap', got {self.cfg.weights!r}")
 
-    def _tokens(self, values, mask, age, seen, dtau) -> Tensor:
-        """Point features (B, N, 4C + F) -> embeddings (B, N, D)."""
-        x = torch.cat([values * mask, mask, age, seen, self.time_feat(dtau)], dim=-1)
-        return self.embed(x)
+    def _tokens(self, values, mask, age, seen, dtau, futr=None, static=None) -> Tensor:
+        """Point features (B, N, 4C + F [+ n_futr]) -> embeddings (B, N, D) (+ the static
+        covariates' embedding, static (B, n_static))."""
+        parts = [values * mask, mask, age, seen, self.time_feat(dtau)]
+        if self.cfg.n_futr:
+            parts.append(_required(futr, "futr", self.cfg.n_futr))
+        h = self.embed(torch.cat(parts, dim=-1))
+        if self.static_tok is not None:
+            h = h + self.static_tok(_required(static, "static", self.cfg.n_static))[:, None]
+        return h
 
     def encode(self, batch: Batch) -> EncoderState:
         """Run the encoder over the (right-padded) history of ``batch``."""
         dtau = batch.dtau * batch.valid  # padding: dtau = 0 and w = 0 leave states unchanged
         w = self._weights(dtau, batch.valid)
-        h = self._tokens(batch.values, batch.mask, batch.age, batch.seen, dtau)  # (B, N, D)
+        h = self._tokens(
+            batch.values, batch.mask, batch.age, batch.seen, dtau, batch.futr, batch.static
+        )  # (B, N, D)
         states = []
         for block in self.blocks:
             h, s = block(h, dtau, w)
@@ -132,23 +150,46 @@ class ITNet(nn.Module):
         count = (batch.mask * batch.valid[..., None]).sum(1)  # (B, C)
         value_sum = (batch.values * batch.mask).sum(1)
         st = EncoderState(states, tau_last, last_seen, batch.last_value, value_sum, count)
+        st.static = batch.static if self.cfg.n_static else None
+        if self.cfg.n_futr:  # futr at each channel's last observation (B, C, n_futr)
+            N = batch.mask.shape[1]
+            pos = torch.arange(1, N + 1, device=batch.mask.device, dtype=batch.mask.dtype)
+            seen_at = batch.mask * batch.valid[..., None] * pos[:, None]  # (B, N, C)
+            last_idx = (seen_at.max(1).values - 1).long()  # (B, C), -1 if never observed
+            futr = _required(batch.futr, "futr", self.cfg.n_futr)
+            got = futr.gather(1, last_idx.clamp(min=0)[..., None].expand(-1, -1, futr.shape[-1]))
+            st.last_futr = got * (last_idx >= 0)[..., None]
         if self.cfg.decoder != "recurrent":
             st.memory, st.memory_tau = h, batch.tau * batch.valid
             st.memory_valid = batch.valid.to(h.dtype)
         return st
 
     @torch.no_grad()
-    def step(self, st: EncoderState, tau: Tensor, values: Tensor, mask: Tensor) -> EncoderState:
+    def step(
+        self,
+        st: EncoderState,
+        tau: Tensor,
+        values: Tensor,
+        mask: Tensor,
+        futr: Tensor | None = None,
+    ) -> EncoderState:
         """Fold one new time point into the state without re-encoding: O(L R D) per series.
 
-        tau (B,) its time (same frame as ``st.tau_last``, >= it); values, mask (B, C) scaled.
+        tau (B,) its time (same frame as ``st.tau_last``, >= it); values, mask (B, C) scaled;
+        futr (B, n_futr) the known-future covariates at that time (models with ``n_futr``).
         """
         dtau = (tau - st.tau_last)[:, None]  # (B, 1)
         last_seen = torch.where(mask > 0, tau[:, None], st.last_seen)
         ever = torch.isfinite(last_seen)
         age = torch.log1p(torch.where(ever, tau[:, None] - torch.where(ever, last_seen, 0), 0))
         h = self._tokens(
-            values[:, None], mask[:, None], age[:, None], ever[:, None].to(age.dtype), dtau
+            values[:, None],
+            mask[:, None],
+            age[:, None],
+            ever[:, None].to(age.dtype),
+            dtau,
+            None if futr is None else futr[:, None],
+            st.static,
         )
         valid = torch.ones_like(dtau, dtype=torch.bool)
         w = self._weights(dtau, valid)
@@ -167,6 +208,9 @@ class ITNet(nn.Module):
             st.value_sum + values * mask,
             st.count + mask,
         )
+        new.static = st.static
+        if self.cfg.n_futr:
+            new.last_futr = torch.where(mask[..., None] > 0, futr[:, None, :], st.last_futr)
         if st.memory is not None:  # attention decoder: append the new token to the memory
             new.memory = torch.cat([st.memory, h], dim=1)
             new.memory_tau = torch.cat([st.memory_tau, tau[:, None]], dim=1)
@@ -174,8 +218,12 @@ class ITNet(nn.Module):
         return new
 
     # ---- decoder -------------------------------------------------------------------------
-    def decode(self, st: EncoderState, q_tau: Tensor, q_chan: Tensor) -> Tensor:
-        """Forecast queries at ``q_tau`` (B, Q) of channels ``q_chan`` (B, Q) -> (B, Q, n_out)."""
+    def decode(
+        self, st: EncoderState, q_tau: Tensor, q_chan: Tensor, q_futr: Tensor | None = None
+    ) -> Tensor:
+        """Forecast queries at ``q_tau`` (B, Q) of channels ``q_chan`` (B, Q) -> (B, Q, n_out);
+        ``q_futr`` (B, Q, n_futr): known-future covariates at the queries (models with
+        ``n_futr``)."""
         gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
         has = torch.isfinite(gather(st.last_seen))
         base = torch.where(has, gather(st.last_value), 0.0)  # persistence, 0 = channel mean
@@ -185,6 +233,10 @@ class ITNet(nn.Module):
         feats = [self.time_feat(lead), self.time_feat(age)]
         if self.cfg.query_cutoff_time:
             feats.append(self.time_feat(q_tau))
+        if self.cfg.n_futr:  # the covariates at the query, and their change since the base
+            q_futr = _required(q_futr, "q_futr", self.cfg.n_futr)
+            idx = q_chan[..., None].expand(-1, -1, q_futr.shape[-1])  # (B, Q, n_futr)
+            feats += [q_futr, q_futr - st.last_futr.gather(1, idx)]
         qf = torch.cat(
             [
                 *feats,
@@ -196,6 +248,8 @@ class ITNet(nn.Module):
             dim=-1,
         )
         qe = self.query_mlp(qf) + self.channel_emb(q_chan)  # (B, Q, D)
+        if self.static_query is not None:
+            qe = qe + self.static_query(_required(st.static, "static", self.cfg.n_static))[:, None]
         ctx = torch.zeros_like(qe)  # (B, Q, D)
         if self.cfg.decoder in ("recurrent", "both"):
             read = self.blocks[-1].transform.read(st.states[-1], lead, self.query_factor(qe))
@@ -217,4 +271,12 @@ class ITNet(nn.Module):
         return self.attn(q_tau, qe, mem_tau, keys, w)  # (B, Q, D)
 
     def forward(self, batch: Batch) -> Tensor:
-        return self.decode(self.encode(batch), batch.q_tau, batch.q_chan)
+        return self.decode(self.encode(batch), batch.q_tau, batch.q_chan, batch.q_futr)
+
+
+def _required(x: Tensor | None, name: str, n: int) -> Tensor:
+    """A covariate tensor the config says the model takes: present, with ``n`` features."""
+    if x is None or x.shape[-1] != n:
+        got = "none" if x is None else f"{x.shape[-1]} features"
+        raise ValueError(f"this ITNet takes {n} {name} covariate features; got {got}")
+    return x

@@ -230,3 +230,12 @@ def test_subprocess_runs_and_ctrl_c_during_fit_writes_nothing(tmp_path):
     assert proc.returncode == 130, err[-500:]
     assert b"interrupted" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv"]
+
+
+def test_a_diverging_fit_exits_6_and_writes_no_model(data_csv, tmp_path):
+    out = tmp_path / "m.itnet"
+    res = runner.invoke(app, ["fit", str(data_csv), "--out", str(out), "--horizon", "4", *TINY,
+                              "--max-epochs", "3", "-p", "learning_rate=1e6"])  # fmt: skip
+    assert res.exit_code == 6, res.output
+    assert "training diverged" in res.output and "Traceback" not in res.output
+    assert list(tmp_path.iterdir()) == []
