@@ -2,9 +2,9 @@
 one process and on a Dask LocalCluster of 1 and 2 workers, and DDP training (windows / second)
 with 1 and 2 processes.
 
-    python benchmarks/distributed.py                 # the full run (a few minutes on 2 cores)
-    python benchmarks/distributed.py --quick         # smaller sizes, a smoke test
-    python benchmarks/distributed.py --json out.json
+    python benchmarks/scaleout.py                 # the full run (a few minutes on 2 cores)
+    python benchmarks/scaleout.py --quick         # smaller sizes, a smoke test
+    python benchmarks/scaleout.py --json out.json
 
 Forecasting: a tiny model (fit once) forecasts ``--series`` series (``--points`` irregular time
 points x 2 channels, 4 steps ahead) from a parquet dataset of ``--files`` files, whole series

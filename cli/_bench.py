@@ -1,80 +1,108 @@
-"""``itnet-ts bench``: a small held-out synthetic benchmark (ITNet vs simple baselines).
+"""``itnet-ts bench``: the command-line side of :func:`itnet_ts.bench.run_benchmark`.
 
-The same protocol as ``benchmarks/synthetic_holdout.py``, sized to run in a shell in a
-minute: train on some synthetic series, forecast *other* series from their history at the
-exact times of their held-out observations, score MSE / MAE over those observations.
+Turns the options into datasets, models, seeds, per-model hyperparameters and per-dataset
+loader options, runs the resumable benchmark and returns its ``results.json`` object.
 """
 
 from __future__ import annotations
 
-import time
+import shlex
+from pathlib import Path
 from typing import Any
+
+DEFAULT_MODELS = "itnet,persistence,history_mean"
+
+
+def _names(value: str, option: str) -> list[str]:
+    from itnet_ts.errors import ITNetInputError
+
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise ITNetInputError(f"{option} is empty; give comma-separated names")
+    return names
+
+
+def _seeds(value: str) -> list[int]:
+    from itnet_ts.errors import ITNetInputError
+
+    try:
+        seeds = [int(v) for v in _names(value, "--seeds")]
+    except ValueError:
+        raise ITNetInputError(
+            f"--seeds {value!r}: give comma-separated integers, e.g. --seeds 1,2,3"
+        ) from None
+    return seeds
 
 
 def run_bench(
     *,
-    n_train: int,
-    n_test: int,
-    family: str,
-    length: float,
-    horizon: float,
-    max_epochs: int,
-    seed: int,
+    dataset: str,
+    model: str,
+    seeds: str,
+    epochs: int,
+    patience: int,
+    device: str,
+    out: Path,
+    force: bool,
     params: dict[str, Any],
+    data_dir: Path | None,
+    split_json: Path | None,
+    protocol_check: bool,
+    synthetic: dict[str, Any],
+    threads: int | None,
     progress: bool,
 ) -> dict[str, Any]:
-    import polars as pl
+    from itnet_ts.bench.data import dataset_name
+    from itnet_ts.bench.runner import run_benchmark, split_params
+    from itnet_ts.bench.runs import model_name
+    from itnet_ts.errors import ITNetInputError
 
-    from itnet_ts.datasets import make_irregular, train_test_cut
-    from itnet_ts.estimators import ITNetForecaster
-    from itnet_ts.metrics import evaluate
+    datasets = [dataset_name(d) for d in _names(dataset, "--dataset")]
+    models = [model_name(m) for m in _names(model, "--model")]
+    seed_list = _seeds(seeds)
+    per_model = split_params(params, list(dict.fromkeys(models)))
+    options: dict[str, dict[str, Any]] = {"synthetic": dict(synthetic)}
+    physionet: dict[str, Any] = {"check_published": protocol_check}
+    if data_dir is not None:
+        physionet["data_dir"] = data_dir
+    if split_json is not None:
+        physionet["split_json"] = split_json
+    options["physionet"] = physionet
+    if threads is not None:
+        if threads < 1:
+            raise ITNetInputError(f"--threads must be at least 1, got {threads}")
+        import torch
 
-    kw = dict(family=family, n_channels=3, length=length, shape="tidy")
-    train = make_irregular(n_series=n_train, seed=seed, **kw)
-    test = make_irregular(n_series=n_test, seed=seed + 1000, **kw)
-    test = test.with_columns(("test-" + pl.col("unique_id")).alias("unique_id"))
-    history, future = train_test_cut(test, horizon)
-    future = future.join(history.select("unique_id").unique(), on="unique_id", how="semi")
-
-    est = ITNetForecaster(
-        **{"horizon": horizon, "max_epochs": max_epochs, "random_state": seed, **params},
-        verbose=progress,
+        torch.set_num_threads(threads)
+    command = [
+        "itnet-ts",
+        "bench",
+        "--dataset",
+        ",".join(datasets),
+        "--model",
+        ",".join(models),
+        "--seeds",
+        ",".join(map(str, seed_list)),
+        "--epochs",
+        str(epochs),
+        "--device",
+        device,
+        "--out",
+        str(out),
+    ]
+    for key, value in params.items():
+        command += ["-p", f"{key}={value}"]
+    return run_benchmark(
+        datasets,
+        models,
+        seed_list,
+        out=out,
+        epochs=epochs,
+        patience=patience,
+        device=device,
+        dataset_options={d: options[d] for d in datasets},
+        params=per_model,
+        force=force,
+        progress=progress,
+        command=shlex.join(command),
     )
-    t0 = time.perf_counter()
-    est.fit(train)
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    pred = est.predict(times=future.select("unique_id", "ds", "variable"), df=history)
-    predict_s = time.perf_counter() - t0
-
-    stats = (
-        history.sort("ds")
-        .group_by(["unique_id", "variable"])
-        .agg(
-            pl.col("value").last().alias("persistence"),
-            pl.col("value").mean().alias("history_mean"),
-        )
-    )
-    scored = future.join(pred, on=["unique_id", "ds", "variable"]).join(
-        stats, on=["unique_id", "variable"]
-    )
-    rows = []
-    models = {"itnet": "y_hat", "persistence": "persistence", "history_mean": "history_mean"}
-    for model, col in models.items():
-        m = evaluate(
-            scored.select("unique_id", "ds", "variable", pl.col(col).alias("y_hat"),
-                          pl.col("value").alias("y")),
-            metrics=["mse", "mae"],
-        )  # fmt: skip
-        rows.append({"model": model, "mse": m["mse"][0], "mae": m["mae"][0]})
-    return {
-        "family": family,
-        "n_train": n_train,
-        "n_test": n_test,
-        "horizon": horizon,
-        "n_scored": scored.height,
-        "fit_seconds": round(fit_s, 3),
-        "predict_seconds": round(predict_s, 3),
-        "best_epoch": est.train_result_.best_epoch,
-        "results": rows,
-    }

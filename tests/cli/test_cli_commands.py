@@ -188,13 +188,58 @@ def test_datasets_list_describe_write(tmp_path):
     assert pl.read_parquet(out)["unique_id"].n_unique() == 3
 
 
-def test_bench_json():
-    res = runner.invoke(app, ["bench", "--n-train", "6", "--n-test", "3", "--length", "30",
-                              "--horizon", "5", "--json", *TINY])  # fmt: skip
+BENCH_TINY = ["--n-train", "6", "--n-test", "3", "--length", "30", "--horizon", "5",
+              "--max-epochs", "1", "-p", "d_model=8", "-p", "rank=4", "-p", "n_layers=1",
+              "--quiet"]  # fmt: skip
+
+
+def test_bench_json(tmp_path):
+    res = runner.invoke(app, ["bench", *BENCH_TINY, "--out", str(tmp_path), "--json"])
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert [r["model"] for r in report["results"]] == ["itnet", "persistence", "history_mean"]
-    assert report["n_scored"] > 0
+    assert [r["model"] for r in report["summary"]] == ["itnet", "persistence", "history_mean"]
+    assert report["datasets"] == ["synthetic"] and report["seeds"] == [0]
+    for row in report["summary"]:
+        assert row["test_mse_mean"] > 0 and row["test_mae_mean"] > 0 and row["device"] == "cpu"
+    assert json.loads((tmp_path / "results.json").read_text())["summary"] == report["summary"]
+    assert "| itnet | 0 |" in (tmp_path / "results.md").read_text()
+
+
+def test_bench_resumes_and_force_reruns(tmp_path):
+    args = ["bench", *BENCH_TINY, "-m", "itnet,persistence", "--seeds", "1,2", "--out",
+            str(tmp_path)]  # fmt: skip
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "4 run(s) done, 0 reused" in first.stdout
+    assert "| itnet | 1,2 |" in first.stdout and " ± " in first.stdout
+    run_file = tmp_path / "synthetic" / "itnet" / "seed2.json"
+    stamp = run_file.stat().st_mtime_ns
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0, again.output
+    assert "0 run(s) done, 4 reused" in again.stdout and run_file.stat().st_mtime_ns == stamp
+    forced = runner.invoke(app, [*args, "--force", "-m", "itnet", "--seeds", "2"])
+    assert forced.exit_code == 0, forced.output
+    assert "1 run(s) done, 0 reused" in forced.stdout and run_file.stat().st_mtime_ns != stamp
+    # other settings in the same folder: refused, not mixed into one table
+    other = runner.invoke(app, [*args, "--epochs", "2"])
+    assert other.exit_code == 3 and "--force" in other.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-d", "ushcn"], "supported: physionet, synthetic"),
+        (["-m", "itnet,tpatchgnn"], "supported: itnet, grud, persistence, history_mean"),
+        (["--seeds", "1,x"], "comma-separated integers"),
+        (["-p", "windows_per_series=2"], "not a hyperparameter"),
+        (["--device", "tpu"], "device"),
+    ],
+)
+def test_bench_bad_options(tmp_path, args, message):
+    res = runner.invoke(app, ["bench", *args, "--out", str(tmp_path / "b"), "--quiet"])
+    assert res.exit_code == 3, res.output
+    assert message in res.output
+    assert not (tmp_path / "b").exists()
 
 
 def _cli(*args):

@@ -1,37 +1,22 @@
-"""GRU-D baseline of the PhysioNet benchmark (benchmarks/physionet_grud.py) on tiny batches."""
+"""GRU-D baseline of the benchmark (itnet_ts.bench.grud) on tiny batches."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 
+from itnet_ts.bench import grud as grud_module
+from itnet_ts.bench.baselines import channel_history_mean
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import ChannelScaler, WindowSet, make_batch
 
-_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "physionet_grud.py"
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread avoids oversubscription on the shared 2-core machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def grud():
-    spec = importlib.util.spec_from_file_location("physionet_grud", _SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("physionet_grud", mod)
-    spec.loader.exec_module(mod)
-    return mod
+    return grud_module
 
 
 def _data(S=5, C=3, seed=0, empty=(1,)):
@@ -178,3 +163,15 @@ def test_a_few_steps_reduce_the_loss(grud):
         value.backward()
         opt.step()
     assert loss().item() < 0.8 * first
+
+
+def test_x_mean_is_the_history_mean_per_channel():
+    ragged, windows, scaler = _data(S=4, seed=2, empty=())
+    got = channel_history_mean(SimpleNamespace(ragged=ragged, windows=windows), scaler)
+    rows = np.concatenate(
+        [np.arange(a, b) for a, b in zip(windows.hist_start, windows.hist_end, strict=True)]
+    )
+    m = ragged.mask[rows]
+    v = scaler.transform(ragged.values[rows])
+    want = [v[m[:, c], c].mean() for c in range(3)]
+    np.testing.assert_allclose(got, want)

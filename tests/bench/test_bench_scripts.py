@@ -1,0 +1,73 @@
+"""The benchmarks/ runners are thin wrappers over itnet_ts.bench: same CLIs, same JSON keys
+(run here on the tiny fake PhysioNet data, the published-split check turned off)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from itnet_ts.bench.data import load_physionet
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+pytestmark = pytest.mark.usefixtures("_cache_in_tmp")
+
+#: keys of the run files written before the harness moved into the package
+ITNET_KEYS = {"variant", "seed", "cfg", "train", "best_epoch", "epochs_run", "max_epochs",
+              "patience", "init_val_mse", "init_val_mae", "val_mse", "val_mae", "test_mse",
+              "test_mae", "s_per_epoch", "eval_s", "fit_s", "params", "backend", "threads",
+              "host", "history"}  # fmt: skip
+GRUD_KEYS = {"variant", "model", "seed", "hparams", "best_epoch", "epochs_run", "max_epochs",
+             "patience", "val_mse", "val_mae", "test_mse", "test_mae", "s_per_epoch", "eval_s",
+             "fit_s", "params", "threads", "host", "date", "history"}  # fmt: skip
+
+
+def _script(name: str):
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _unchecked(data_dir: Path):
+    return load_physionet(data_dir, check_published=False)
+
+
+def test_itnet_script(physionet_dir, tmp_path, monkeypatch, capsys):
+    pit = _script("physionet_itnet")
+    monkeypatch.setattr(pit, "load_data", _unchecked)
+    args = ["--variant", "base", "--seeds", "1", "--epochs", "1", "--threads", "1",
+            "--data-dir", str(physionet_dir), "--out", str(tmp_path)]  # fmt: skip
+    assert pit.main(args) == 0
+    rec = json.loads((tmp_path / "base" / "seed1.json").read_text())
+    assert ITNET_KEYS <= set(rec)
+    assert rec["train"] == pit.TRAIN_DEFAULTS and rec["history"][0]["val_mse"] == rec["val_mse"]
+    assert not (tmp_path / "base" / "seed1.partial.json").exists()
+    text = capsys.readouterr().out
+    assert "[base s1] epoch  init  val mse" in text and "[base s1] epoch     0" in text
+    assert "| base | 1 |" in text
+    assert pit.main(args) == 0  # resumed: nothing rerun
+    assert "epoch" not in capsys.readouterr().out.split("| variant |")[0]
+    assert pit.main(["--list"]) == 0 and "cw1-shift" in capsys.readouterr().out
+
+
+def test_grud_script(physionet_dir, tmp_path, monkeypatch, capsys):
+    _script("physionet_itnet")
+    grud = _script("physionet_grud")
+    monkeypatch.setattr(grud.pit, "load_data", _unchecked)
+    assert grud.GRUDForecaster is not None  # still importable from the script
+    args = ["--seeds", "1", "--epochs", "1", "--threads", "1", "--hidden", "8",
+            "--data-dir", str(physionet_dir), "--out", str(tmp_path)]  # fmt: skip
+    assert grud.main(args) == 0
+    rec = json.loads((tmp_path / "grud" / "seed1.json").read_text())
+    assert GRUD_KEYS <= set(rec)
+    assert rec["hparams"]["hidden"] == 8 and rec["hparams"]["scaling"] == "none"
+    assert "s eval)" in capsys.readouterr().out
+    assert grud.main(["--table", "--out", str(tmp_path)]) == 0
+    assert "| grud | 1 |" in capsys.readouterr().out
