@@ -15,15 +15,7 @@ BLOCK = re.compile(r"```(python|console)\n(.*?)```", re.S)
 PAGES = [p for p in sorted((ROOT / "docs").glob("*.md")) if BLOCK.search(p.read_text())]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The examples train tiny models: one thread is fastest (no thrashing on a busy machine)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])

@@ -302,29 +302,12 @@ class ITNetForecaster(BaseEstimator):
         spec = self.spec_
         from itnet_ts.estimators._covariates import (
             Covariates,
-            attach_covariates,
             futr_at_queries,
-            split_futr,
         )
 
         cov = getattr(self, "covariates_", None) or Covariates()
         if df is not None:
-            df, full_df = split_futr(df, cov.futr_cols, "predict(df=...)")
-            canon, spec = ingest(
-                df,
-                id_col=self.spec_.id_col or "unique_id",
-                time_col=self.spec_.time_col,
-                target_col=self.spec_.target_col or "y",
-                variable_col=self.spec_.variable_col,
-                value_col=self.spec_.value_col,
-                duplicates=self.duplicates,
-                spec=self.spec_,
-            )
-            ragged = ragged_from_canonical(canon, self.channels_)
-            _check_value_range(ragged, self.scaler_, "predict(df=...)", self.scaling)
-            ragged = attach_covariates(
-                cov, ragged, self.spec_, full_df, static_df, self.history_, "predict(df=...)"
-            )
+            ragged, spec = self._ingest_new(df, static_df, "predict(df=...)")
         elif static_df is not None:
             raise ITNetInputError(
                 "static_df= is for series passed with df=; the series the model holds keep "
@@ -398,32 +381,11 @@ class ITNetForecaster(BaseEstimator):
         Returns ``self``.
         """
         self._check_fitted()
-        from itnet_ts.estimators._covariates import (
-            Covariates,
-            attach_covariates,
-            locate_row,
-            split_futr,
-        )
+        from itnet_ts.estimators._covariates import locate_row
         from itnet_ts.estimators._streaming import merge_history, update_cache
 
-        cov = getattr(self, "covariates_", None) or Covariates()
         user_df = df
-        df, full_df = split_futr(df, cov.futr_cols, "update(df)")
-        canon, _ = ingest(
-            df,
-            id_col=self.spec_.id_col or "unique_id",
-            time_col=self.spec_.time_col,
-            target_col=self.spec_.target_col or "y",
-            variable_col=self.spec_.variable_col,
-            value_col=self.spec_.value_col,
-            duplicates=self.duplicates,
-            spec=self.spec_,
-        )
-        new = ragged_from_canonical(canon, self.channels_)
-        _check_value_range(new, self.scaler_, "update(df)", self.scaling)
-        new = attach_covariates(
-            cov, new, self.spec_, full_df, static_df, self.history_, "update(df)"
-        )
+        new, _ = self._ingest_new(df, static_df, "update(df)")
         merged, rows = merge_history(
             self.history_,
             new,
@@ -467,6 +429,30 @@ class ITNetForecaster(BaseEstimator):
             }
         )
         return to_user_frame(out, dataclasses.replace(self.spec_, shape="long"), value_cols=[])
+
+    def _ingest_new(self, df, static_df, where: str):
+        """Ingest new observations ``df`` (+ statics) the way the training frame was read:
+        same frame spec, channels, scaling checks and covariates -> (RaggedSeries, FrameSpec)."""
+        from itnet_ts.estimators._covariates import Covariates, attach_covariates, split_futr
+
+        cov = getattr(self, "covariates_", None) or Covariates()
+        df, full_df = split_futr(df, cov.futr_cols, where)
+        canon, spec = ingest(
+            df,
+            id_col=self.spec_.id_col or "unique_id",
+            time_col=self.spec_.time_col,
+            target_col=self.spec_.target_col or "y",
+            variable_col=self.spec_.variable_col,
+            value_col=self.spec_.value_col,
+            duplicates=self.duplicates,
+            spec=self.spec_,
+        )
+        ragged = ragged_from_canonical(canon, self.channels_)
+        _check_value_range(ragged, self.scaler_, where, self.scaling)
+        ragged = attach_covariates(
+            cov, ragged, self.spec_, full_df, static_df, self.history_, where
+        )
+        return ragged, spec
 
     def _horizon_queries(self, ragged: RaggedSeries, h, freq):
         horizon = self._duration(h, "h")

@@ -20,14 +20,8 @@ RECORDS_PER_SET = 4
 
 
 @pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny models train fastest on one thread on the shared 2-core machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_thread(one_torch_thread):
+    """Every bench test runs on one torch thread (see tests/conftest.py)."""
 
 
 def _record(rid: int, rng: np.random.Generator) -> str:

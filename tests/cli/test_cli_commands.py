@@ -22,15 +22,7 @@ COMMANDS = ["forecast", "fit", "predict", "backtest", "evaluate", "plot", "bench
             "datasets"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny models train ~20x faster on one thread on a busy machine (no thread thrashing)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import pytest
-import torch
 
 from itnet_ts import ITNetForecaster, ITNetInputError
 from itnet_ts.datasets import make_covariate_series
@@ -14,12 +13,7 @@ TINY = dict(d_model=16, rank=4, n_layers=1, max_epochs=1, windows_per_series=2, 
 CUT = 32.0
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

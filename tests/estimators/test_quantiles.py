@@ -24,12 +24,7 @@ FAST = dict(d_model=16, rank=4, n_layers=1, max_epochs=2, windows_per_series=4, 
 LEVEL_COLS = ["y_hat", "y_hat-lo-95", "y_hat-lo-80", "y_hat-hi-80", "y_hat-hi-95"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
