@@ -15,12 +15,13 @@ class MissingFileError(ITNetInputError):
     """An input file named on the command line does not exist."""
 
 
-def read_table(path: Path):
-    """Read a parquet or CSV file into a polars DataFrame (format by extension)."""
+def read_table(path: Path, option: str | None = None):
+    """Read a parquet or CSV file into a polars DataFrame (format by extension); ``option``
+    (e.g. ``"--static"``) names the command-line option the file came from in errors."""
     import polars as pl
 
     if not path.exists():
-        raise MissingFileError(f"input file {path} does not exist")
+        raise MissingFileError(f"{option or 'input file'} {path} does not exist")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):

@@ -85,6 +85,30 @@ Quantiles = Annotated[
         "(columns y_hat_q0.1, ...; y_hat becomes the median).",
     ),
 ]
+StaticFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--static",
+        help="Static covariates: a .parquet or .csv file with the id column and one numeric "
+        "column per covariate, a row per series.",
+    ),
+]
+FutrCols = Annotated[
+    str | None,
+    typer.Option(
+        "--futr-cols",
+        help="Known-future covariates: comma-separated columns of DATA, e.g. promo,price "
+        "(their values at the query times come in --futr).",
+    ),
+]
+FutrFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--futr",
+        help="Known-future covariate values at the query times: a .parquet or .csv file with "
+        "the id, time and known-future covariate (--futr-cols) columns.",
+    ),
+]
 
 
 def _fail(exc: BaseException, debug: bool) -> typer.Exit:
@@ -112,15 +136,41 @@ def _fail(exc: BaseException, debug: bool) -> typer.Exit:
     return typer.Exit(EXIT_UNEXPECTED)
 
 
+# the library's Python wording of covariate arguments -> the command-line options (in order)
+_COVARIATE_WORDING = (
+    ("(make_future_dataframe(h=...) lists the query times of a horizon; with times=, the "
+     "query times themselves)",
+     "(--h queries each series' last time plus multiples of the fitted time unit, or of "
+     "predict's --freq; or query the --futr file's own times: --times FILE --futr FILE)"),
+    ("make_future_dataframe(h=...) lists the query times of a horizon",
+     "or query the --futr file's own times: --times FILE --futr FILE"),
+    ("futr_exog_list=[...]", "--futr-cols"),
+    ("futr_exog_list names", "--futr-cols names"),
+    ("named by futr_exog_list", "named by --futr-cols"),
+    ("from futr_exog_list.", "from --futr-cols."),
+    ("fit(df, static_df=...)", "--static FILE"),
+    ("static_df=", "--static FILE"),
+    ("static_df", "--static"),
+    ("futr_df=", "--futr FILE"),
+    ("futr_df", "--futr"),
+    ("predict(df=...):", "DATA:"),
+    (" (series of the training frame default to their training values)",
+     " (a model file keeps no data, so predict needs the statics of every series)"),
+)  # fmt: skip
+
+
 def _cli_wording(message: str) -> str:
     """Name the command-line options where the library's message names Python arguments."""
     import re
 
-    return re.sub(
+    message = re.sub(
         r"Pass (id|time|target|variable|value)_col='<column name>'",
         lambda m: f"Pass --{m.group(1)}-col <column name>",
         message,
     )
+    for python, cli in _COVARIATE_WORDING:
+        message = message.replace(python, cli)
+    return message
 
 
 def _check_h(h_value) -> None:
@@ -231,6 +281,18 @@ def _levels(value: str | None, option: str) -> list[float] | None:
     return out
 
 
+def _futr_names(value: str) -> list[str]:
+    """``--futr-cols "promo, price"`` -> ``["promo", "price"]``."""
+    from itnet_ts.errors import ITNetInputError
+
+    names = _split(value) or []
+    if not names:
+        raise ITNetInputError("--futr-cols is empty; give e.g. --futr-cols promo,price")
+    if len(set(names)) < len(names):
+        raise ITNetInputError(f"--futr-cols {value}: a column is named twice")
+    return names
+
+
 def _estimator(
     params: list[str] | None,
     quiet: bool,
@@ -240,16 +302,21 @@ def _estimator(
     seed=None,
     level: str | None = None,
     quantiles: str | None = None,
+    futr_cols: str | None = None,
 ):
     from itnet_ts.errors import ITNetInputError
     from itnet_ts.estimators import ITNetForecaster
 
     kwargs: dict[str, Any] = {"verbose": not quiet}
-    for name, raw in (("level", level), ("quantiles", quantiles)):
+    for name, option, raw in (
+        ("level", "--level", level),
+        ("quantiles", "--quantiles", quantiles),
+        ("futr_exog_list", "--futr-cols", futr_cols),
+    ):
         if raw is not None:
-            if any(p.partition("=")[0].strip() == name for p in params or []):
-                raise ITNetInputError(f"give --{name} or -p {name}=..., not both")
-            kwargs[name] = _levels(raw, f"--{name}")
+            if any(p.partition("=")[0].strip().replace("-", "_") == name for p in params or []):
+                raise ITNetInputError(f"give {option} or -p {name}=..., not both")
+            kwargs[name] = _futr_names(raw) if option == "--futr-cols" else _levels(raw, option)
     if horizon is not None:
         kwargs["horizon"] = horizon
     if max_epochs is not None:
@@ -292,6 +359,34 @@ def _fitted_columns(est, level, quantiles) -> tuple[list[str], list[str]] | None
             cols = have[float(v)]
             keep += list(cols) if isinstance(cols, tuple) else [cols]
     return keep, made
+
+
+def _covariates(static: Path | None, futr: Path | None) -> dict[str, Any]:
+    """``--static`` / ``--futr`` files read (a missing one: exit 4 naming the option), as the
+    ``static_df`` / ``futr_df`` keyword arguments of those given."""
+    from ._io import read_table
+
+    out: dict[str, Any] = {}
+    if static is not None:
+        out["static_df"] = read_table(static, "--static")
+    if futr is not None:
+        out["futr_df"] = read_table(futr, "--futr")
+    return out
+
+
+def _check_futr_options(futr_cols: str | None, futr: Path | None) -> None:
+    """``forecast``: --futr-cols and --futr come together (checked before any training)."""
+    from itnet_ts.errors import ITNetInputError
+
+    if futr_cols is not None and futr is None:
+        raise ITNetInputError(
+            f"--futr-cols {futr_cols} needs --futr FILE: the values of those columns at the "
+            "query times (id, time and those columns)"
+        )
+    if futr is not None and futr_cols is None:
+        raise ITNetInputError(
+            "--futr FILE needs --futr-cols: the known-future covariate columns of DATA"
+        )
 
 
 def _cols(id_col, time_col, target_col, variable_col, value_col) -> dict[str, Any]:
@@ -357,6 +452,9 @@ def forecast(
     seed: Seed = 0,
     level: Level = None,
     quantiles: Quantiles = None,
+    static: StaticFile = None,
+    futr_cols: FutrCols = None,
+    futr: FutrFile = None,
     params: Params = None,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
@@ -374,19 +472,29 @@ def forecast(
     path = _data_path(data, sample)
     if (h is None) == (times is None):
         raise ITNetInputError("give exactly one of --h (a horizon) or --times FILE")
+    _check_futr_options(futr_cols, futr)
     _check_outputs((out, "--out"), (save_model, "--save-model"), overwrite=overwrite)
     frame = read_table(path)
     query_frame = read_table(times) if times is not None else None
+    cov = _covariates(static, futr)
     h_value = _number_or_str(h)
     _check_h(h_value)
     est = _estimator(
         params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed,
-        level=level, quantiles=quantiles,
+        level=level, quantiles=quantiles, futr_cols=futr_cols,
     )  # fmt: skip
-    est.fit(frame, **_cols(id_col, time_col, target_col, variable_col, value_col))
+    est.fit(
+        frame, static_df=cov.get("static_df"),
+        **_cols(id_col, time_col, target_col, variable_col, value_col),
+    )  # fmt: skip
     if (getattr(est, "distributed_", None) or {}).get("rank", 0) != 0:
         return  # under torchrun: rank 0 forecasts, writes and reports
-    pred = est.predict(h=h_value) if h is not None else est.predict(times=query_frame)
+    futr_df = cov.get("futr_df")
+    pred = (
+        est.predict(h=h_value, futr_df=futr_df)
+        if h is not None
+        else est.predict(times=query_frame, futr_df=futr_df)
+    )
     write_table_atomic(pred, out, overwrite)
     if save_model is not None:
         est.save(save_model, overwrite=overwrite)
@@ -419,6 +527,8 @@ def fit(
     seed: Seed = 0,
     level: Level = None,
     quantiles: Quantiles = None,
+    static: StaticFile = None,
+    futr_cols: FutrCols = None,
     params: Params = None,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
@@ -438,11 +548,12 @@ def fit(
     path = _data_path(data, sample)
     _check_outputs((out, "--out"), overwrite=overwrite)
     frame = read_table(path)
+    cov = _covariates(static, None)
     est = _estimator(
         params, quiet, horizon=_number_or_str(horizon), max_epochs=max_epochs, seed=seed,
-        level=level, quantiles=quantiles,
+        level=level, quantiles=quantiles, futr_cols=futr_cols,
     )  # fmt: skip
-    est.fit(frame, **_cols(id_col, time_col, target_col, variable_col, value_col))
+    est.fit(frame, **cov, **_cols(id_col, time_col, target_col, variable_col, value_col))
     est.save(out, overwrite=overwrite)
     if (getattr(est, "distributed_", None) or {}).get("rank", 0) != 0:
         return  # under torchrun: rank 0 wrote the model and reports
@@ -508,6 +619,15 @@ def predict(
             "(for data larger than memory).",
         ),
     ] = None,
+    static: Annotated[
+        Path | None,
+        typer.Option(
+            "--static",
+            help="Static covariates of DATA's series: the id column and the model's static "
+            "columns, a row per series (needed for a model fit with --static).",
+        ),
+    ] = None,
+    futr: FutrFile = None,
     sample: Sample = False,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output .parquet or .csv.")] = Path(
         "forecast.csv"
@@ -536,10 +656,11 @@ def predict(
     if workers is not None or scheduler is not None or series_per_batch is not None:
         from ._distributed import predict_scaled
 
-        if times is not None or level is not None or quantiles is not None:
+        if any(x is not None for x in (times, level, quantiles, static, futr)):
             raise ITNetInputError(
-                "--times / --level / --quantiles are not available with --workers, "
-                "--scheduler or --series-per-batch; use --h (every column the model has is kept)"
+                "--times / --level / --quantiles / --static / --futr are not available with "
+                "--workers, --scheduler or --series-per-batch; use --h (every column the model "
+                "has is kept)"
             )
         h_value = _number_or_str(h)
         _check_h(h_value)
@@ -551,10 +672,11 @@ def predict(
     est = ITNetForecaster.load(model)
     frame = read_table(path)
     query_frame = read_table(times) if times is not None else None
+    cov = _covariates(static, futr)
     keep = _fitted_columns(est, _levels(level, "--level"), _levels(quantiles, "--quantiles"))
     h_value = _number_or_str(h)
     _check_h(h_value)
-    pred = est.predict(h=h_value, df=frame, times=query_frame, freq=_number_or_str(freq))
+    pred = est.predict(h=h_value, df=frame, times=query_frame, freq=_number_or_str(freq), **cov)
     if keep is not None:
         pred = pred[[c for c in pred.columns if c not in keep[1] or c in keep[0]]]
     write_table_atomic(pred, out, overwrite)
@@ -608,6 +730,7 @@ def backtest(
     seed: Seed = 0,
     level: Level = None,
     quantiles: Quantiles = None,
+    static: StaticFile = None,
     params: Params = None,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
@@ -636,6 +759,7 @@ def backtest(
         raise ITNetInputError(f"--refit must be >= 0, got {refit}")
     _check_outputs((out, "--out"), overwrite=overwrite)
     frame = read_table(path)
+    cov = _covariates(static, None)
     h_value = _number_or_str(h)
     _check_h(h_value)
     est = _estimator(
@@ -645,7 +769,7 @@ def backtest(
     cols = _cols(id_col, time_col, target_col, variable_col, value_col)
     cv = cross_validation(
         est, frame, n_windows=n_windows, h=h_value, step_size=_number_or_str(step_size),
-        refit=refit, align=align, progress=not quiet, **cols,
+        refit=refit, align=align, progress=not quiet, fit_kwargs=cov or None, **cols,
     )  # fmt: skip
     write_table_atomic(cv, out, overwrite)
     wanted = _split(metrics) or ["mae", "mse", "rmse", "mase"]
