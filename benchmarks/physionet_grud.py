@@ -41,17 +41,7 @@ def run_one(name: str, seed: int, args, data) -> dict:
     ``--out/<name>/seed<N>.partial.json`` up to date."""
     from itnet_ts.bench.runs import run_model
 
-    partial = Path(args.out) / name / f"seed{seed}.partial.json"  # progress of a live run
-
-    def on_val(epoch: str, val_log: list[dict]) -> None:
-        sc = val_log[-1]
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps({"variant": name, "seed": seed, "val": val_log}))
-        print(
-            f"  [{name} s{seed}] epoch {epoch}  val mse {sc['mse'] * 1e3:.4f}e-3"
-            f"  mae {sc['mae'] * 1e2:.4f}e-2  ({sc['eval_seconds']:.0f} s eval)",
-            flush=True,
-        )
+    on_val = pit.progress_callback(Path(args.out), name, seed, eval_seconds=True)
 
     hparams = {
         "hidden": args.hidden,

@@ -72,24 +72,31 @@ def _variant(name: str) -> tuple[dict, dict]:
 # ---------------------------------------------------------------------------------------------
 
 
+def progress_callback(out: Path, name: str, seed: int, eval_seconds: bool = False):
+    """``on_val`` for ``run_model``: print a line per validation pass (with its duration if
+    ``eval_seconds``) and keep ``out/<name>/seed<N>.partial.json`` (a live run's progress)."""
+    partial = out / name / f"seed{seed}.partial.json"
+
+    def on_val(epoch: str, val_log: list[dict]) -> None:
+        sc = val_log[-1]
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({"variant": name, "seed": seed, "val": val_log}))
+        line = f"  [{name} s{seed}] epoch {epoch}  val mse {sc['mse'] * 1e3:.4f}e-3  "
+        line += f"mae {sc['mae'] * 1e2:.4f}e-2"
+        if eval_seconds:
+            line += f"  ({sc['eval_seconds']:.0f} s eval)"
+        print(line, flush=True)
+
+    return on_val
+
+
 def run_one(name: str, seed: int, args, data) -> dict:
     """One (variant, seed) run on the protocol (``itnet_ts.bench.runs.run_model``), printing a
     line per validation pass and keeping ``--out/<variant>/seed<N>.partial.json`` up to date."""
     from itnet_ts.bench.runs import run_model
 
     cfg_over, tr = _variant(name)
-    partial = Path(args.out) / name / f"seed{seed}.partial.json"  # progress of a live run
-
-    def on_val(epoch: str, val_log: list[dict]) -> None:
-        sc = val_log[-1]
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps({"variant": name, "seed": seed, "val": val_log}))
-        print(
-            f"  [{name} s{seed}] epoch {epoch}  val mse {sc['mse'] * 1e3:.4f}e-3  "
-            f"mae {sc['mae'] * 1e2:.4f}e-2",
-            flush=True,
-        )
-
+    on_val = progress_callback(Path(args.out), name, seed)
     return run_model(
         "itnet",
         data,
