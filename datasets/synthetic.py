@@ -29,7 +29,34 @@ Families
     and level follow the trend (often observed), and a lagged copy of the trend plus a
     medium-period sine.
 ``mixed``
-    Series drawn from all four families (balanced, in a seeded random order).
+    Series drawn from the four families above (balanced, in a seeded random order).
+
+Stress families (:data:`STRESS_FAMILIES`, issue 10): each targets a known weak spot of a
+forecaster that starts from last-value persistence. They are not part of ``mixed``.
+
+``noisy_level``
+    A stable per-series level (the channel offset) with a barely moving slow wander, observed
+    with noise that dominates the signal (standard deviation 0.8-1.2 before scaling, on top
+    of ``noise``): the history mean beats the last value.
+``sparse_periodic``
+    Astronomy-like multiband light curves: a non-sinusoidal periodic signal (three
+    harmonics, period 0.2-0.9 time units per series, shared by the channels with
+    band-specific amplitudes) observed at most once per "night" (one stamp in the first
+    quarter of a unit-long interval, on a random 15-40% of the intervals, times ``obs_rate``),
+    so the median gap exceeds the period and a series covers hundreds of cycles.
+``trend_gaps``
+    A per-series trend (linear plus a mild curvature and a small slow wiggle) observed in
+    short clusters (``0.02 * length`` wide) of
+    ``max(2, Poisson(4 * obs_rate))`` stamps separated by long gaps (at least ``0.12 * length``, plus an
+    exponential with mean ``0.08 * length``): extrapolating the trend across the gap beats
+    the last value.
+``regime_shifts``
+    Piecewise-constant levels: regime changes at Poisson times (about one per 30 time units,
+    at least one per series), all channels jumping together to new N(0, 1) levels; sampled
+    like ``multirate_sines``.
+``few_obs``
+    Only 3-10 time stamps per series (uniform on ``[0, length)``, whatever ``obs_rate``),
+    every channel observed at each: a per-series level, a trend and a slow sine.
 
 Each channel of each series is then given an offset (uniform in [-1.5, 1.5]) and a scale
 (uniform in [0.5, 2]); observation noise ``noise`` (standard deviation, before scaling) is
@@ -46,14 +73,25 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-__all__ = ["FAMILIES", "make_irregular", "train_test_cut"]
+__all__ = ["ALL_FAMILIES", "FAMILIES", "STRESS_FAMILIES", "make_irregular", "train_test_cut"]
 
+#: The original families (``family="mixed"`` draws from these).
 FAMILIES: tuple[str, ...] = (
     "multirate_sines",
     "damped_oscillators",
     "bursty",
     "async_channels",
 )
+#: Families that stress a persistence-started forecaster (issue 10); not part of ``mixed``.
+STRESS_FAMILIES: tuple[str, ...] = (
+    "noisy_level",
+    "sparse_periodic",
+    "trend_gaps",
+    "regime_shifts",
+    "few_obs",
+)
+#: Every family ``make_irregular`` draws (``mixed`` aside).
+ALL_FAMILIES: tuple[str, ...] = FAMILIES + STRESS_FAMILIES
 
 _TWO_PI = 2.0 * np.pi
 _SECOND_IN_HOURS = 1.0 / 3600.0
@@ -231,11 +269,120 @@ def _async_channels(rng, n, n_channels, length, obs_rate):
     return owner // n_channels, owner % n_channels, t, evaluate
 
 
+# --------------------------------------------------------------------------- stress families
+def _noisy_level(rng, n, n_channels, length, obs_rate):
+    p_slow = rng.uniform(80.0, 200.0, (n, n_channels))
+    ph = rng.uniform(0.0, _TWO_PI, (n, n_channels))
+    sigma = rng.uniform(0.8, 1.2, (n, n_channels))
+    sid, ch, t = _stamp_rate_sampling(rng, n, n_channels, length, obs_rate)
+    eps = rng.standard_normal(t.size)  # drawn here: the stream is fixed for a seed
+
+    def evaluate(sid, ch, t):
+        assert t.size == eps.size
+        wander = 0.15 * np.sin(_TWO_PI * t / p_slow[sid, ch] + ph[sid, ch])
+        return wander + sigma[sid, ch] * eps
+
+    return sid, ch, t, evaluate
+
+
+def _sparse_periodic(rng, n, n_channels, length, obs_rate):
+    period = np.exp(rng.uniform(np.log(0.2), np.log(0.9), n))
+    phase = rng.uniform(0.0, 1.0, n)
+    # harmonics 1..3 with decaying amplitudes and fixed relative phases (a skewed,
+    # RR Lyrae-like shape), one amplitude per band
+    harm = np.array([1.0, 0.45, 0.2])[None, :] * rng.uniform(0.8, 1.2, (n, 3))
+    harm_ph = rng.uniform(0.0, _TWO_PI, (n, 3))
+    band = rng.uniform(0.5, 1.2, (n, n_channels))
+    n_nights = max(int(np.ceil(length)), 1)
+    p_night = np.minimum(rng.uniform(0.15, 0.4, n) * obs_rate, 1.0)
+    seen = rng.random((n, n_nights)) < p_night[:, None]
+    seen[:, 0] |= ~seen.any(axis=1)  # every series is observed at least once
+    sid, night = np.nonzero(seen)
+    t = night + rng.uniform(0.0, 0.25, sid.size)
+    keep = t < length
+    sid, t = sid[keep], t[keep]
+
+    def evaluate(sid, ch, t):
+        cycle = _TWO_PI * (t / period[sid] + phase[sid])
+        k = np.arange(1, 4)
+        wave = (harm[sid] * np.sin(cycle[:, None] * k[None, :] + harm_ph[sid])).sum(axis=1)
+        return band[sid, ch] * wave
+
+    return (*_shared_stamps(rng, sid, t, n, n_channels, 0.6, 1.0), evaluate)
+
+
+def _trend_gaps(rng, n, n_channels, length, obs_rate):
+    slope = rng.normal(0.0, 1.0, n) * rng.choice([-1.0, 1.0], n)
+    curve = rng.normal(0.0, 0.3, n)
+    gain = rng.uniform(0.6, 1.4, (n, n_channels)) * rng.choice([-1.0, 1.0], (n, n_channels))
+    p_wig = rng.uniform(20.0, 40.0, (n, n_channels))
+    ph_wig = rng.uniform(0.0, _TWO_PI, (n, n_channels))
+    # clusters ("visits"): first at U(0, 0.1 L), then gaps >= 0.12 L (+ Exp(0.08 L))
+    k_max = int(np.ceil(1.0 / 0.12)) + 1
+    first = rng.uniform(0.0, 0.1 * length, (n, 1))
+    gaps = 0.12 * length + rng.exponential(0.08 * length, (n, k_max - 1))
+    starts = np.concatenate([first, first + np.cumsum(gaps, axis=1)], axis=1)
+    c_sid, c_idx = np.nonzero(starts < length - 0.02 * length)
+    c_start = starts[c_sid, c_idx]
+    size = np.maximum(rng.poisson(4.0 * obs_rate, c_sid.size), 2)  # stamps per cluster
+    owner = np.repeat(np.arange(c_sid.size), size)
+    t = c_start[owner] + rng.uniform(0.0, 0.02 * length, owner.size)
+    sid = c_sid[owner]
+    keep = t < length
+    sid, t = sid[keep], t[keep]
+
+    def evaluate(sid, ch, t):
+        u = 2.0 * t / length - 1.0
+        trend = slope[sid] * u + curve[sid] * u**2
+        wiggle = 0.15 * np.sin(_TWO_PI * t / p_wig[sid, ch] + ph_wig[sid, ch])
+        return gain[sid, ch] * trend + wiggle
+
+    return (*_shared_stamps(rng, sid, t, n, n_channels, 0.6, 1.0), evaluate)
+
+
+def _regime_shifts(rng, n, n_channels, length, obs_rate):
+    n_shift = np.maximum(rng.poisson(length / 30.0, n), 1)
+    k_max = int(n_shift.max())
+    shift_t = np.sort(rng.uniform(0.0, length, (n, k_max)), axis=1)
+    shift_t[np.arange(k_max)[None, :] >= n_shift[:, None]] = np.inf
+    levels = rng.standard_normal((n, k_max + 1, n_channels))
+
+    def evaluate(sid, ch, t):
+        j = (shift_t[sid] <= t[:, None]).sum(axis=1)  # shifts so far
+        return levels[sid, j, ch]
+
+    return (*_stamp_rate_sampling(rng, n, n_channels, length, obs_rate), evaluate)
+
+
+def _few_obs(rng, n, n_channels, length, obs_rate):
+    slope = rng.normal(0.0, 0.6, n)
+    gain = rng.uniform(0.6, 1.4, (n, n_channels))
+    p_slow = rng.uniform(0.5, 1.0, n) * length
+    ph = rng.uniform(0.0, _TWO_PI, n)
+    counts = rng.integers(3, 11, n)  # 3-10 stamps per series, whatever obs_rate
+    sid, t = _uniform_times(rng, counts, length)
+
+    def evaluate(sid, ch, t):
+        u = 2.0 * t / length - 1.0
+        slow = 0.5 * np.sin(_TWO_PI * t / p_slow[sid] + ph[sid])
+        return gain[sid, ch] * (slope[sid] * u + slow)
+
+    # every channel at every stamp
+    sid_all = np.repeat(sid, n_channels)
+    ch_all = np.tile(np.arange(n_channels, dtype=np.int64), sid.size)
+    return sid_all, ch_all, np.repeat(t, n_channels), evaluate
+
+
 _FAMILY_FUNCS: dict[str, _Family] = {
     "multirate_sines": _multirate_sines,
     "damped_oscillators": _damped_oscillators,
     "bursty": _bursty,
     "async_channels": _async_channels,
+    "noisy_level": _noisy_level,
+    "sparse_periodic": _sparse_periodic,
+    "trend_gaps": _trend_gaps,
+    "regime_shifts": _regime_shifts,
+    "few_obs": _few_obs,
 }
 
 
@@ -307,7 +454,9 @@ def make_irregular(
         Number of series (``unique_id`` ``s0000``, ``s0001``, ...).
     family
         ``"multirate_sines"``, ``"damped_oscillators"``, ``"bursty"``, ``"async_channels"``
-        or ``"mixed"`` (all four, balanced). See the module docstring.
+        or ``"mixed"`` (those four, balanced); or a stress family (:data:`STRESS_FAMILIES`):
+        ``"noisy_level"``, ``"sparse_periodic"``, ``"trend_gaps"``, ``"regime_shifts"``,
+        ``"few_obs"``. See the module docstring.
     n_channels
         Channels per series (``ch0``, ``ch1``, ...).
     length
@@ -347,7 +496,7 @@ def make_irregular(
     A polars or pandas DataFrame sorted by ``unique_id, ds`` (then channel), or
     ``(frame, static_df)`` with ``return_static=True``.
     """
-    _check_choice("family", family, (*FAMILIES, "mixed"))
+    _check_choice("family", family, (*ALL_FAMILIES, "mixed"))
     _check_choice("as_", as_, ("polars", "pandas"))
     _check_choice("shape", shape, ("long", "wide", "tidy"))
     if n_series < 1 or n_channels < 1:
@@ -355,16 +504,17 @@ def make_irregular(
     if not length > 0 or not obs_rate > 0 or noise < 0 or stagger < 0:
         raise ValueError("length and obs_rate must be > 0; noise and stagger >= 0")
 
-    seeds = np.random.SeedSequence(seed).spawn(len(FAMILIES) + 2)
+    # one stream per family; the first 2 + len(FAMILIES) are those of the original families
+    seeds = np.random.SeedSequence(seed).spawn(len(ALL_FAMILIES) + 2)
     rng_assign, rng_common = (np.random.default_rng(s) for s in seeds[:2])
     if family == "mixed":
         fam_of = rng_assign.permutation(np.arange(n_series) % len(FAMILIES))
     else:
-        fam_of = np.full(n_series, FAMILIES.index(family))
+        fam_of = np.full(n_series, ALL_FAMILIES.index(family))
 
     resolution = _SECOND_IN_HOURS if datetime else None
     parts = []
-    for f, name in enumerate(FAMILIES):
+    for f, name in enumerate(ALL_FAMILIES):
         members = np.flatnonzero(fam_of == f)
         if members.size == 0:
             continue
@@ -422,7 +572,7 @@ def make_irregular(
 
     if return_static:
         static = pl.DataFrame(
-            [ids, pl.Series("family", list(FAMILIES)).gather(fam_of.astype(np.int64))]
+            [ids, pl.Series("family", list(ALL_FAMILIES)).gather(fam_of.astype(np.int64))]
         )
         if as_ == "pandas":
             return frame.to_pandas(), static.to_pandas()
