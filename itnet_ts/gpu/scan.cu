@@ -6,14 +6,22 @@
 //
 // Layout: a block owns one series b and a tile of Dt = 2^ldt channels; its NT = G * Dt threads are
 // (g, dl) = (tid >> ldt, tid & (Dt - 1)), thread (g, dl) keeps the RT poles r = g * RT + j of
-// channel d = d0 + dl in registers and runs them sequentially over time, CK steps per tile.
-// u, sel, dtau, w, Bm, Cm of a tile are staged in shared memory by cp.async (double buffered,
-// coalesced: rows of Dt channels / contiguous Bm rows), each thread writes its partial sum over
-// its RT poles to shared memory and the block then writes y coalesced.  Every input is read
-// once from global memory, every output written once.  The forward optionally stores the state
-// at the start of each CK-step tile ("checkpoints", layout (B, NC, S, R, D)); the backward walks
-// the tiles in reverse, recomputes the states of a tile (in sub-tiles of TS steps when shared
-// memory is short) from its checkpoint, and runs the adjoint recurrence.
+// channel d = d0 + dl in registers and runs them sequentially over time, CK steps per tile (a warp
+// is 32 channels of one pole group: its shared-memory reads of u are conflict-free, of B / C a
+// broadcast).  u, sel, dtau, w, Bm, Cm of a tile are staged in shared memory by cp.async (double
+// buffered; rows of u / sel / Bm / Cm in 16-byte pieces where sizes and alignment allow, else
+// element by element).  Each thread writes its partial sum over its RT poles to a [CK][NT] tile;
+// the block then sums the G pole groups and writes y in 16-byte pieces.  Every input is read
+// once from global memory, every output written once.  Bm / Cm may be strided views (rows of R
+// contiguous elements, any series / step stride: the model's `chunk` of one projection), so they
+// are never copied.  The forward optionally stores the state at the start of each CK-step tile
+// ("checkpoints", layout (B, NC, S, R, D)); the backward walks the tiles in reverse, recomputes
+// the states of a tile (in sub-tiles of TS steps when shared memory is short) from its
+// checkpoint, and runs the adjoint recurrence.
+//
+// float32 math: the decay is one `ex2.approx.ftz` (MUFU) per (n, d, r); the rotation of
+// oscillatory poles uses a Cody-Waite reduction to [-pi/4, pi/4] and minimax polynomials on the
+// FMA pipe (about 1 ulp, no MUFU, no local memory; angles beyond 65536 reduced in double).
 //
 // Compiles with NVRTC (CuPy), nvcc, and with a C++20 host compiler when ITNET_SCAN_CPU_EMU is
 // defined (the CPU emulation in tests/gpu/_emulate.py provides the CUDA built-ins).
@@ -26,6 +34,11 @@
 constexpr int ITNET_RT = 4;             // poles per thread
 constexpr int ITNET_CK = 32;            // time tile == checkpoint interval
 constexpr int ITNET_MAX_THREADS = 256;  // block size bound (host plan respects it)
+
+// `vec` flags of the forward (set by the host when sizes and alignment allow 16-byte pieces)
+constexpr int ITNET_VEC_U = 1;   // rows of u / sel: D and Dt multiples of 16 / sizeof(T), aligned
+constexpr int ITNET_VEC_BC = 2;  // rows of Bm / Cm: R and both strides multiples, aligned
+constexpr int ITNET_VEC_Y = 4;   // rows of y (and of the partial-sum tile)
 
 template <typename T>
 struct ItnetMath;
@@ -45,11 +58,33 @@ struct ItnetMath<float> {
     return y;
 #endif
   }
-  // Accurate sincosf (the fast hardware __sinf has ~4e-7 absolute error, which the recurrence
-  // accumulates); a non-finite angle (overflowed omega * delta, where a == 0) counts as 0.
+  // sin and cos of th: th = j pi/2 + r (Cody-Waite, exact for |j| < 2^16), cephes polynomials on
+  // [-pi/4, pi/4], quadrant from the low bits of the rounding constant.  Larger angles are first
+  // reduced modulo 2 pi in double; beyond 1e15 (and non-finite: overflowed omega * delta, where
+  // a == 0 in practice) the angle counts as 0.
   static ITNET_DEV void sc(float th, float* s, float* c) {
-    if (!(fabsf(th) <= 3.40282347e38f)) th = 0.f;
-    sincosf(th, s, c);
+    if (!(fabsf(th) <= 65536.f)) {  // rare: reduce modulo 2 pi in double first
+      const double x = th;
+      th = fabs(x) <= 1e15 ? float(x - rint(x * 0.15915494309189535) * 6.283185307179586) : 0.f;
+    }
+    const float big = fmaf(th, 0.636619772367581343f, 12582912.f);  // 1.5 * 2^23 + j
+    const float j = big - 12582912.f;
+    const int q = __float_as_int(big);
+    float r = fmaf(-j, 1.5703125f, th);
+    r = fmaf(-j, 4.837512969970703125e-4f, r);
+    r = fmaf(-j, 7.54978995489188216e-8f, r);
+    const float r2 = r * r;
+    float ps = fmaf(r2, -1.9515295891e-4f, 8.3321608736e-3f);
+    ps = fmaf(r2, ps, -1.6666654611e-1f);
+    const float sr = fmaf(r * r2, ps, r);
+    float pc = fmaf(r2, 2.443315711809948e-5f, -1.388731625493765e-3f);
+    pc = fmaf(r2, pc, 4.166664568298827e-2f);
+    pc = fmaf(r2, pc, -0.5f);
+    const float cr = fmaf(r2, pc, 1.f);
+    float sv = (q & 1) ? cr : sr;
+    float cv = (q & 1) ? sr : cr;
+    *s = (q & 2) ? -sv : sv;
+    *c = ((q + 1) & 2) ? -cv : cv;
   }
   static ITNET_DEV float rcp(float q) { return __fdividef(1.f, q); }
 };
@@ -78,19 +113,41 @@ ITNET_DEV ItnetPoles<T> itnet_poles(const T* p) {
   return *reinterpret_cast<const ItnetPoles<T>*>(p);
 }
 
-// Asynchronous global -> shared copy of one element (sizeof(T) is 4 or 8).
+// A 16-byte piece of a row (4 float or 2 double).
 template <typename T>
-ITNET_DEV void itnet_cp_async(T* dst, const T* src) {
+struct alignas(16) ItnetVec {
+  static constexpr int V = 16 / sizeof(T);
+  T v[V];
+};
+
+// Asynchronous global -> shared copy of BYTES (4, 8 or 16) bytes.
+template <int BYTES>
+ITNET_DEV void itnet_cp_async(void* dst, const void* src) {
 #if defined(ITNET_SCAN_CPU_EMU) || !defined(__CUDA_ARCH__) || __CUDA_ARCH__ < 800
-  *dst = *src;
+  if (BYTES == 16) {
+    *static_cast<ItnetVec<float>*>(dst) = *static_cast<const ItnetVec<float>*>(src);
+  } else if (BYTES == 8) {
+    *static_cast<double*>(dst) = *static_cast<const double*>(src);
+  } else {
+    *static_cast<float*>(dst) = *static_cast<const float*>(src);
+  }
 #else
   unsigned s;
   asm volatile("{ .reg .u64 p; cvta.to.shared.u64 p, %1; cvt.u32.u64 %0, p; }"
                : "=r"(s)
                : "l"(dst));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(s), "l"(src), "n"(sizeof(T))
-               : "memory");
+  if (BYTES == 16) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
+  } else {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], %2;\n" ::"r"(s), "l"(src), "n"(BYTES)
+                 : "memory");
+  }
 #endif
+}
+
+template <typename T>
+ITNET_DEV void itnet_cp_async1(T* dst, const T* src) {
+  itnet_cp_async<sizeof(T)>(dst, src);
 }
 
 ITNET_DEV void itnet_cp_async_commit() {
@@ -120,14 +177,15 @@ ITNET_DEV void itnet_advance(T& re, T& im, T& z, T a, T cs, T sn, T x, T wv) {
 
 // ------------------------------------------------------------------------------------------------
 // Forward.  Grid (ceil(D / Dt), B), block NT = G * Dt threads, dynamic shared memory
-//   2 * (US * (1 + SEL) + 2 * CK * G * RT + 2 * CK) + NT * (CK + 1) elements of T,
-// US = Dt * (CK + 1) rounded up to a multiple of 8.  Per-channel tiles (u, sel, the partial
-// outputs) are stored transposed with a padded row, [Dt][CK + 1]: a thread's step t is at a
-// compile-time offset and the 32 lanes of a warp hit 32 different banks.
-// u (B,N,D), dtau (B,N), w (B,N), Bm (B,N,R), Cm (B,N,R), lam (D,R), omega (D,R), sel (B,N,D),
-// s0 (B,S,D,R) or nullptr, skip (D,) or nullptr -> y (B,N,D), state (B,S,D,R),
-// ckpt (B,NC,S,R,D) or nullptr.  s0 and skip are runtime (null-pointer) options: they only touch
-// the initial load and the output phase, so templating them would only multiply the variants.
+//   2 * (CK * Dt * (1 + SEL) + 2 * CK * G * RT + 2 * CK) + CK * NT  elements of T
+// (two buffers of the input tiles u [CK][Dt], sel [CK][Dt], Bm [CK][G RT], Cm [CK][G RT],
+// dtau [CK], w [CK]; then the partial sums [CK][NT]).  A thread's step t is at a compile-time
+// offset of every tile, the 32 lanes of a warp read 32 consecutive u and one B / C row.
+// u (B,N,D), dtau (B,N), w (B,N), Bm / Cm (B,N,R) with strides (sb*, sn*, 1), lam (D,R),
+// omega (D,R), sel (B,N,D), s0 (B,S,D,R) or nullptr, skip (D,) or nullptr -> y (B,N,D),
+// state (B,S,D,R), ckpt (B,NC,S,R,D) or nullptr.  s0 and skip are runtime (null-pointer)
+// options: they only touch the initial load and the output phase, so templating them would
+// only multiply the variants.  `vec`: ITNET_VEC_* flags.
 // ------------------------------------------------------------------------------------------------
 template <typename T, bool OMEGA, bool SEL, bool KWN>
 __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
@@ -135,10 +193,13 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
              const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
              const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ s0,
              const T* __restrict__ skip, T* __restrict__ y, T* __restrict__ state,
-             T* __restrict__ ckpt, int N, int D, int R, int ldt, int G, T eps) {
+             T* __restrict__ ckpt, long long sbB, long long snB, long long sbC, long long snC,
+             int N, int D, int R, int ldt, int G, int vec, T eps) {
   using M = ItnetMath<T>;
-  constexpr int RT = ITNET_RT, CK = ITNET_CK;
+  using Vec = ItnetVec<T>;
+  constexpr int RT = ITNET_RT, CK = ITNET_CK, V = Vec::V;
   constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
+  constexpr int UNROLL = OMEGA ? (KWN ? 2 : 4) : 8;  // steps in flight (register bound)
   const int Dt = 1 << ldt, NT = G << ldt, Rp = G * RT;
   const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
   const int d0 = blockIdx.x << ldt, d = d0 + dl;
@@ -149,10 +210,11 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
 
   ITNET_SMEM_BASE(itnet_smem_raw);
   T* const sm = reinterpret_cast<T*>(itnet_smem_raw);
-  constexpr int CP = CK + 1;                              // padded row of a channel tile
-  const int US = (Dt * CP + 7) / 8 * 8;                   // elements of one channel tile
-  const int buf_elems = US * (SEL ? 2 : 1) + 2 * CK * Rp + 2 * CK;
-  T* const part = sm + 2 * buf_elems;  // [NT][CP]
+  const int TU = CK * Dt, TB = CK * Rp;  // elements of a u / sel tile and of a Bm / Cm tile
+  const int buf_elems = TU * (SEL ? 2 : 1) + 2 * TB + 2 * CK;
+  T* const part = sm + 2 * buf_elems;  // [CK][NT]
+  const T* const Bmb = Bm + b * sbB;
+  const T* const Cmb = Cm + b * sbC;
 
   T c[RT], om[RT], re[RT], im[RT], zz[RT];
 #pragma unroll
@@ -167,53 +229,90 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
   }
 
   // Pole columns r >= R of the staged Bm / Cm stay zero (cp.async never writes them).
-  for (int i = tid; i < 2 * CK * Rp; i += NT) {
-    const int buf = i / (CK * Rp), k = i - buf * CK * Rp;
-    if (k % Rp >= R) {
-      T* Bs = sm + buf * buf_elems + US * (SEL ? 2 : 1);
-      Bs[k] = T(0);
-      Bs[CK * Rp + k] = T(0);
+  if (Rp > R) {
+    for (int i = tid; i < 2 * TB; i += NT) {
+      const int buf = i / TB, k = i - buf * TB;
+      if (k % Rp >= R) {
+        T* Bs = sm + buf * buf_elems + TU * (SEL ? 2 : 1);
+        Bs[k] = T(0);
+        Bs[TB + k] = T(0);
+      }
     }
   }
 
   auto issue_tile = [&](int it, T* buf) {
     const int n0 = it * CK;
-    T* us = buf;
-    T* ss = buf + US;
-    T* Bs = buf + US * (SEL ? 2 : 1);
-    T* Cs = Bs + CK * Rp;
-    T* dts = Cs + CK * Rp;
-    T* ws = dts + CK;
-    for (int i = tid; i < CK * Dt; i += NT) {
-      const int t = i >> ldt, dd = i & (Dt - 1), n = n0 + t, k = dd * CP + t;
-      if (n < N && d0 + dd < D) {
-        const long long off = (b * N + n) * D + d0 + dd;
-        itnet_cp_async(us + k, u + off);
-        if (SEL) itnet_cp_async(ss + k, sel + off);
-      } else {
-        us[k] = T(0);
-        if (SEL) ss[k] = T(0);
+    const int nv = N - n0 < CK ? N - n0 : CK;  // valid steps of the tile
+    T* const us = buf;
+    T* const ss = buf + TU;
+    T* const Bs = buf + TU * (SEL ? 2 : 1);
+    T* const Cs = Bs + TB;
+    T* const dts = Cs + TB;
+    T* const ws = dts + CK;
+    const long long rowu = (b * N + n0) * D + d0;  // u[b, n0, d0]
+    if (vec & ITNET_VEC_U) {                        // Dt / V pieces per row (a power of two)
+      const int lq = ldt - (V == 4 ? 2 : 1), QD = 1 << lq;
+      for (int i = tid; i < CK * QD; i += NT) {
+        const int t = i >> lq, dd = (i & (QD - 1)) * V, k = t * Dt + dd;
+        if (t < nv && d0 + dd < D) {
+          const long long off = rowu + (long long)t * D + dd;
+          itnet_cp_async<16>(us + k, u + off);
+          if (SEL) itnet_cp_async<16>(ss + k, sel + off);
+        } else {
+#pragma unroll
+          for (int e = 0; e < V; ++e) {
+            us[k + e] = T(0);
+            if (SEL) ss[k + e] = T(0);
+          }
+        }
+      }
+    } else {
+      for (int i = tid; i < TU; i += NT) {
+        const int t = i >> ldt, dd = i & (Dt - 1);
+        if (t < nv && d0 + dd < D) {
+          const long long off = rowu + (long long)t * D + dd;
+          itnet_cp_async1(us + i, u + off);
+          if (SEL) itnet_cp_async1(ss + i, sel + off);
+        } else {
+          us[i] = T(0);
+          if (SEL) ss[i] = T(0);
+        }
       }
     }
-    const long long rbase = (b * N + n0) * R;
-    const int rvalid = (N - n0 < CK ? N - n0 : CK) * R;
-    for (int i = tid; i < CK * R; i += NT) {
-      const int t = i / R, k = t * Rp + (i - t * R);
-      if (i < rvalid) {
-        itnet_cp_async(Bs + k, Bm + rbase + i);
-        itnet_cp_async(Cs + k, Cm + rbase + i);
-      } else {
-        Bs[k] = T(0);
-        Cs[k] = T(0);
+    if (vec & ITNET_VEC_BC) {
+      const int RQ = R / V;
+      for (int i = tid; i < CK * RQ; i += NT) {
+        const int t = i / RQ, r = (i - t * RQ) * V, k = t * Rp + r;
+        if (t < nv) {
+          itnet_cp_async<16>(Bs + k, Bmb + (n0 + t) * snB + r);
+          itnet_cp_async<16>(Cs + k, Cmb + (n0 + t) * snC + r);
+        } else {
+#pragma unroll
+          for (int e = 0; e < V; ++e) {
+            Bs[k + e] = T(0);
+            Cs[k + e] = T(0);
+          }
+        }
+      }
+    } else {
+      for (int i = tid; i < CK * R; i += NT) {
+        const int t = i / R, r = i - t * R, k = t * Rp + r;
+        if (t < nv) {
+          itnet_cp_async1(Bs + k, Bmb + (n0 + t) * snB + r);
+          itnet_cp_async1(Cs + k, Cmb + (n0 + t) * snC + r);
+        } else {
+          Bs[k] = T(0);
+          Cs[k] = T(0);
+        }
       }
     }
-    for (int i = tid; i < CK; i += NT) {
-      if (n0 + i < N) {
-        itnet_cp_async(dts + i, dtau + b * N + n0 + i);
-        itnet_cp_async(ws + i, w + b * N + n0 + i);
+    for (int i = tid; i < 2 * CK; i += NT) {
+      const int t = i & (CK - 1);
+      const T* src = i < CK ? dtau : w;
+      if (t < nv) {
+        itnet_cp_async1(dts + i, src + b * N + n0 + t);
       } else {
         dts[i] = T(0);
-        ws[i] = T(0);
       }
     }
     itnet_cp_async_commit();
@@ -239,20 +338,20 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
       }
     }
 
-    const T* us = cur;
-    const T* up = cur + dl * CP;            // this thread's u row
-    const T* sp = cur + US + dl * CP;       // and sel row
-    const T* Bs = cur + US * (SEL ? 2 : 1) + g * RT;
-    const T* Cs = Bs + CK * Rp;
-    const T* dts = cur + US * (SEL ? 2 : 1) + 2 * CK * Rp;
-    const T* ws = dts + CK;
-    T* const pp = part + tid * CP;
-#pragma unroll 4
+    const T* const us = cur;
+    const T* const up = cur + dl;       // this thread's column of u
+    const T* const sp = cur + TU + dl;  // and of sel
+    const T* const Bs = cur + TU * (SEL ? 2 : 1) + g * RT;
+    const T* const Cs = Bs + TB;
+    const T* const dts = cur + TU * (SEL ? 2 : 1) + 2 * TB;
+    const T* const ws = dts + CK;
+    T* const pp = part + tid;
+#pragma unroll UNROLL
     for (int t = 0; t < CK; ++t) {
       T delta = dts[t];
-      if (SEL) delta *= sp[t];
+      if (SEL) delta *= sp[t * Dt];
       const T wv = ws[t];
-      const T wu = wv * up[t];
+      const T wu = wv * up[t * Dt];
       const ItnetPoles<T> Bv = itnet_poles(Bs + t * Rp), Cv = itnet_poles(Cs + t * Rp);
       T acc = T(0);
 #pragma unroll
@@ -267,18 +366,42 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
           acc += Cv.v[j] * re[j];
         }
       }
-      pp[t] = acc;
+      pp[t * NT] = acc;
     }
     __syncthreads();
 
+    // y = sum over the G pole groups (+ skip u), written row by row.
     const int n0 = it * CK;
-    for (int i = tid; i < CK * Dt; i += NT) {
-      const int t = i >> ldt, dd = i & (Dt - 1), n = n0 + t;
-      if (n < N && d0 + dd < D) {
-        T v = T(0);
-        for (int gg = 0; gg < G; ++gg) v += part[((gg << ldt) + dd) * CP + t];
-        if (SKIP) v += skip[d0 + dd] * us[dd * CP + t];
-        y[(b * N + n) * D + d0 + dd] = v;
+    T* const yb = y + (b * N + n0) * D + d0;
+    if (vec & ITNET_VEC_Y) {
+      const int lq = ldt - (V == 4 ? 2 : 1), QD = 1 << lq;
+      for (int i = tid; i < CK * QD; i += NT) {
+        const int t = i >> lq, dd = (i & (QD - 1)) * V;
+        if (n0 + t < N && d0 + dd < D) {
+          const T* p = part + t * NT + dd;
+          Vec v = *reinterpret_cast<const Vec*>(p);
+          for (int gg = 1; gg < G; ++gg) {
+            const Vec q = *reinterpret_cast<const Vec*>(p + (gg << ldt));
+#pragma unroll
+            for (int e = 0; e < V; ++e) v.v[e] += q.v[e];
+          }
+          if (SKIP) {
+            const Vec uv = *reinterpret_cast<const Vec*>(us + t * Dt + dd);
+#pragma unroll
+            for (int e = 0; e < V; ++e) v.v[e] += skip[d0 + dd + e] * uv.v[e];
+          }
+          *reinterpret_cast<Vec*>(yb + (long long)t * D + dd) = v;
+        }
+      }
+    } else {
+      for (int i = tid; i < TU; i += NT) {
+        const int t = i >> ldt, dd = i & (Dt - 1);
+        if (n0 + t < N && d0 + dd < D) {
+          T v = T(0);
+          for (int gg = 0; gg < G; ++gg) v += part[t * NT + (gg << ldt) + dd];
+          if (SKIP) v += skip[d0 + dd] * us[i];
+          yb[(long long)t * D + dd] = v;
+        }
       }
     }
   }
@@ -298,7 +421,7 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
 
 // ------------------------------------------------------------------------------------------------
 // Backward.  Grid (ndt = ceil(D / Dt), B), block NT = G * Dt threads, sub-tile TS = 2^lts
-// (divides CK), dynamic shared memory
+// (divides CK), Bm / Cm strided as in the forward, dynamic shared memory
 //   CK * (Dt * (2 + SEL) + 2 * G * RT + 2) + TS * (SS * RT * NT + NP * NT + 2 * Dt)
 // elements of T with SS = max(S, 2), NP = 2 + KWN.  Inputs as the forward plus ckpt (forward's
 // checkpoints), gy (B,N,D) and gstate (B,S,D,R) or nullptr.  Outputs (every element written):
@@ -314,8 +437,9 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
              const T* __restrict__ ckpt, const T* __restrict__ gy, const T* __restrict__ gstate,
              T* __restrict__ du, T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
              T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
-             T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0, int N, int D,
-             int R, int ldt, int G, int lts, T eps) {
+             T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0, long long sbB,
+             long long snB, long long sbC, long long snC, int N, int D, int R, int ldt, int G,
+             int lts, T eps) {
   using M = ItnetMath<T>;
   constexpr int RT = ITNET_RT, CK = ITNET_CK;
   constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
@@ -377,12 +501,11 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
       in_gy[i] = ok ? gy[off] : T(0);
       if (SEL) in_sel[i] = ok ? sel[off] : T(0);
     }
-    const long long rbase = (b * N + n0) * R;
-    const int rvalid = (N - n0 < CK ? N - n0 : CK) * R;
+    const int nv = N - n0 < CK ? N - n0 : CK;
     for (int i = tid; i < CK * R; i += NT) {
-      const int t = i / R, k = t * Rp + (i - t * R);
-      in_B[k] = i < rvalid ? Bm[rbase + i] : T(0);
-      in_C[k] = i < rvalid ? Cm[rbase + i] : T(0);
+      const int t = i / R, r = i - t * R, k = t * Rp + r;
+      in_B[k] = t < nv ? Bm[b * sbB + (n0 + t) * snB + r] : T(0);
+      in_C[k] = t < nv ? Cm[b * sbC + (n0 + t) * snC + r] : T(0);
     }
     for (int i = tid; i < CK; i += NT) {
       const bool ok = n0 + i < N;

@@ -5,7 +5,8 @@ and is differentiable: the forward stores the state every ``CK`` steps (only whe
 needed) and the backward kernel recomputes the states of each ``CK``-step tile from them.
 
 Kernels are compiled once per (dtype, configuration) and launched zero-copy on torch's current
-CUDA stream.  The launch plan (tile sizes, shared memory) is pure Python so the CPU emulation in
+CUDA stream.  ``Bm`` / ``Cm`` may be strided views with contiguous rows (the model's ``chunk`` of
+one projection): the kernels take their series and step strides, so they are not copied.  The launch plan (tile sizes, shared memory) is pure Python so the CPU emulation in
 ``tests/gpu/_emulate.py`` can run the same plan and the same kernel source on the host.
 """
 
@@ -95,8 +96,8 @@ class BwdPlan:
 
 def fwd_smem_elems(dt: int, g: int, has_sel: bool) -> int:
     """Forward dynamic shared memory in elements (mirrors ``scan_fwd``)."""
-    us = -(-dt * (CK + 1) // 8) * 8
-    return 2 * (us * (2 if has_sel else 1) + 2 * CK * g * RT + 2 * CK) + g * dt * (CK + 1)
+    tile = CK * dt * (2 if has_sel else 1) + 2 * CK * g * RT + 2 * CK
+    return 2 * tile + CK * g * dt
 
 
 def bwd_smem_elems(dt: int, g: int, ts: int, S: int, has_sel: bool, kwn: bool) -> int:
@@ -117,6 +118,7 @@ def _check_b(B: int) -> None:
         raise ValueError(f"the CUDA scan supports batches of up to 65535 series, got B={B}")
 
 
+@functools.lru_cache(maxsize=256)
 def plan_forward(D: int, R: int, has_sel: bool, itemsize: int, smem_limit: int) -> FwdPlan:
     """Largest channel tile (power of two <= 32) within the block and shared-memory limits."""
     g = _check_r(R)
@@ -135,8 +137,14 @@ def plan_backward(
     D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, smem_limit: int
 ) -> BwdPlan:
     """Widest channel tile first, then the longest sub-tile, within ``BWD_SMEM_TARGET``."""
+    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, BWD_SMEM_TARGET))
+
+
+@functools.lru_cache(maxsize=256)
+def _plan_backward(
+    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, budget: int
+) -> BwdPlan:
     g = _check_r(R)
-    budget = min(smem_limit, BWD_SMEM_TARGET)
     dt = min(32, _pow2_ceil(D))
     while dt >= 1:
         if g * dt <= MAX_THREADS:
@@ -198,13 +206,25 @@ class _CupyLauncher:
             kernel(grid, (block,), tuple(args), shared_mem=smem)
 
 
+_STREAMS: dict[tuple[int, int], object] = {}
+
+
 def _cupy_stream(torch_stream, device_index: int):
-    """CuPy view of torch's stream (``Stream.from_external`` where CuPy and torch support it)."""
+    """CuPy view of torch's stream (``Stream.from_external`` where CuPy and torch support it),
+    cached per (device, stream handle): a launch costs no new CuPy stream object."""
+    key = (device_index, int(torch_stream.cuda_stream))
+    got = _STREAMS.get(key)
+    if got is not None:
+        return got
     if hasattr(cupy.cuda.Stream, "from_external") and hasattr(torch_stream, "__cuda_stream__"):
-        return cupy.cuda.Stream.from_external(torch_stream)
-    with warnings.catch_warnings():  # deprecated since CuPy 14, the only way before it
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return cupy.cuda.ExternalStream(torch_stream.cuda_stream, device_index)
+        got = cupy.cuda.Stream.from_external(torch_stream)
+    else:
+        with warnings.catch_warnings():  # deprecated since CuPy 14, the only way before it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            got = cupy.cuda.ExternalStream(torch_stream.cuda_stream, device_index)
+    if len(_STREAMS) < 64:
+        _STREAMS[key] = got
+    return got
 
 
 class _BoundCupy:
@@ -241,6 +261,36 @@ def _flags(omega, sel, kwn) -> tuple[bool, ...]:
     return (omega is not None, sel is not None, bool(kwn))
 
 
+VEC_U, VEC_BC, VEC_Y = 1, 2, 4  # ITNET_VEC_* of scan.cu
+
+
+def _aligned(*ts: Tensor | None) -> bool:
+    return all(t is None or t.data_ptr() % 16 == 0 for t in ts)
+
+
+def _row_strides(t: Tensor) -> list:
+    """Series and step strides of a (B, N, R) tensor with contiguous rows, as kernel arguments."""
+    return [np.int64(t.stride(0)), np.int64(t.stride(1))]
+
+
+def vec_flags(D: int, R: int, dt: int, itemsize: int, u, sel, Bm, Cm, y) -> int:
+    """Which rows the forward may move in 16-byte pieces (sizes and alignment allow it)."""
+    v = 16 // itemsize
+    flags = 0
+    rows_ok = D % v == 0 and dt % v == 0
+    if rows_ok and _aligned(u, sel):
+        flags |= VEC_U
+    if rows_ok and _aligned(y):
+        flags |= VEC_Y
+    if (
+        R % v == 0
+        and all(s % v == 0 for t in (Bm, Cm) for s in t.stride()[:2])
+        and _aligned(Bm, Cm)
+    ):
+        flags |= VEC_BC
+    return flags
+
+
 def _forward(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, save_ckpt):
     """Launch ``scan_fwd``; return ``(y, state, ckpt)`` (ckpt (B, NC, S, R, D) or None)."""
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
@@ -251,7 +301,9 @@ def _forward(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kw
     state = _new((B, S, D, R), u)
     ckpt = _new((B, nc, S, R, D), u) if save_ckpt else None
     args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, y, state, ckpt)]
+    args += _row_strides(Bm) + _row_strides(Cm)
     args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
+    args.append(np.int32(vec_flags(D, R, plan.dt, u.element_size(), u, sel, Bm, Cm, y)))
     args.append(_scalar(eps, u.dtype))
     name = kernel_name("fwd", u.dtype, *_flags(omega, sel, kwn))
     launch(name, (-(-D // plan.dt), B), plan.nt, plan.smem, args)
@@ -279,6 +331,7 @@ def _backward(launch: Launcher, saved, gy, gstate, kwn, eps):
     tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
     outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
     args = [_ptr(t) for t in tensors + outs]
+    args += _row_strides(Bm) + _row_strides(Cm)
     args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
     args += [np.int32(plan.ts.bit_length() - 1), _scalar(eps, u.dtype)]
     name = kernel_name("bwd", u.dtype, *_flags(omega, sel, kwn))
@@ -322,7 +375,8 @@ class _ScanFunction(torch.autograd.Function):
 
 
 def _prepare(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, want_cuda: bool):
-    """Validate shapes, dtypes and devices; return the tensors made contiguous."""
+    """Validate shapes, dtypes and devices; return the tensors made contiguous (``Bm``, ``Cm``:
+    only their rows; a strided view with contiguous rows is passed as it is)."""
     check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
     named = dict(u=u, dtau=dtau, w=w, Bm=Bm, Cm=Cm, lam=lam, omega=omega, sel=sel, s0=s0, skip=skip)
     if u.dtype not in _CTYPES:
@@ -336,7 +390,11 @@ def _prepare(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, want_cuda: bool
             raise ValueError(f"{k} is on {t.device} but u is on {u.device}")
     if want_cuda and u.device.type != "cuda":
         raise ValueError(f"scan_cuda needs CUDA tensors, got u on {u.device}")
-    return [None if t is None else t.contiguous() for t in named.values()]
+    out = [None if t is None else t.contiguous() for t in named.values()]
+    for i, t in ((3, Bm), (4, Cm)):
+        if t.dim() == 3 and (t.stride(-1) == 1 or t.shape[-1] <= 1):
+            out[i] = t if t.stride(-1) == 1 else t.contiguous()
+    return out
 
 
 def _scan(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, want_cuda):

@@ -47,6 +47,7 @@ thread_local std::barrier<>* emu_bar = nullptr;
 thread_local unsigned char* emu_smem = nullptr;
 inline void __syncthreads() { emu_bar->arrive_and_wait(); }
 inline float __fdividef(float a, float b) { return a / b; }
+inline int __float_as_int(float x) { int i; std::memcpy(&i, &x, sizeof i); return i; }
 """
 
 HARNESS = r"""
@@ -152,6 +153,8 @@ class EmuLauncher:
         for a in args:
             if isinstance(a, np.int32):
                 vals.append(ctypes.c_int32(int(a)))
+            elif isinstance(a, np.int64):
+                vals.append(ctypes.c_int64(int(a)))
             elif isinstance(a, np.float32):
                 vals.append(ctypes.c_float(float(a)))
             elif isinstance(a, np.float64):

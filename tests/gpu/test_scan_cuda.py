@@ -253,6 +253,76 @@ def test_emulated_noncontiguous_inputs(emu_run):
     check(emu_run, case, kwn, torch.float64, "cpu", prep=noncontig)
 
 
+def as_views(run, offset: int = 0):
+    """Runner passing ``Bm`` / ``Cm`` as column views of one (B, N, offset + 2R) tensor (what
+    the model's ``chunk`` produces); ``offset`` > 0 misaligns their rows."""
+
+    def wrapped(**kw):
+        Bm, Cm = kw["Bm"], kw["Cm"]
+        pad = Bm.new_zeros(*Bm.shape[:2], offset)
+        both = torch.cat([pad, Bm, Cm], -1)
+        R = Bm.shape[-1]
+        kw["Bm"], kw["Cm"] = both[..., offset : offset + R], both[..., offset + R :]
+        assert not kw["Bm"].is_contiguous()
+        return run(**kw)
+
+    return wrapped
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("combo", [(False,) * 5, (True,) * 5], ids=["-", "all"])
+@pytest.mark.parametrize(
+    "B,N,D,R,offset",
+    [(2, 70, 64, 8, 0), (2, 41, 36, 4, 0), (1, 45, 12, 16, 0), (2, 50, 40, 8, 1)],
+)
+def test_emulated_vectorised_rows_and_strided_factors(emu_run, dtype, combo, B, N, D, R, offset):
+    """16-byte row pieces (D, R multiples of 4; partial channel tiles) and Bm / Cm as strided
+    views (aligned: 16-byte path; offset 1: element path), outputs and gradients."""
+    case, kwn = make_case(B, N, D, R, combo, seed=B * N + D)
+    check(as_views(emu_run, offset), case, kwn, dtype, "cpu", prep=emu.guarded)
+    plan = sc.plan_forward(D, R, combo[1], dtype.itemsize, 227 * 1024)
+    u = torch.zeros(B, N, D, dtype=dtype)
+    both = torch.zeros(B, N, offset + 2 * R, dtype=dtype)
+    Bm, Cm = both[..., offset : offset + R], both[..., offset + R :]
+    flags = sc.vec_flags(D, R, plan.dt, dtype.itemsize, u, None, Bm, Cm, u)
+    assert flags & sc.VEC_U and flags & sc.VEC_Y
+    assert bool(flags & sc.VEC_BC) == (offset == 0)
+
+
+def test_strided_factors_are_not_copied():
+    case, kwn = make_case(2, 9, 8, 4, (True, True, True, True, True))
+    both = torch.cat([case["Bm"], case["Cm"]], -1)
+    Bm, Cm = both.chunk(2, -1)
+    out = sc._prepare(**dict(case, Bm=Bm, Cm=Cm), kwn=kwn, want_cuda=False)
+    assert out[3].data_ptr() == Bm.data_ptr() and out[4].data_ptr() == Cm.data_ptr()
+    col = case["Bm"].transpose(1, 2).contiguous().transpose(1, 2)  # rows not contiguous
+    out = sc._prepare(**dict(case, Bm=col), kwn=kwn, want_cuda=False)
+    assert out[3].is_contiguous()
+
+
+def test_float32_sincos_polynomial_accuracy(emu_dll):
+    """The float32 rotation (Cody-Waite + polynomials) in the host build of the kernel source: a
+    long scan of slowly decaying oscillatory poles, angles up to ~300 rad per step, against
+    float64 on the same (float32-rounded) inputs."""
+    B, N, D, R = 1, 600, 4, 8
+    g = torch.Generator().manual_seed(11)
+    case = dict(
+        u=torch.randn(B, N, D, generator=g),
+        dtau=torch.rand(B, N, generator=g) * 3,
+        w=torch.ones(B, N),
+        Bm=torch.ones(B, N, R),
+        Cm=torch.ones(B, N, R) / R,
+        lam=torch.full((D, R), 0.05),
+        omega=-torch.logspace(-2, 2, D * R).reshape(D, R),
+    )
+    launcher = emu.EmuLauncher(emu_dll)
+    with torch.no_grad():
+        kw = {k: case.get(k) for k in NAMES}
+        y, st = sc._scan(launcher, **kw, kwn=False, eps=1e-6, want_cuda=False)
+        yr, sr = scan_reference(**{k: v.double() for k, v in case.items()})
+    assert rel_err(y, yr) <= 1e-4 and rel_err(st, sr) <= 1e-4, (rel_err(y, yr), rel_err(st, sr))
+
+
 @pytest.mark.parametrize(
     "combo", [(True, True, True, True, True), (False, False, True, False, True)]
 )
@@ -417,6 +487,38 @@ class TestCuda:
             cuda_run(**case, kwn=kwn)
         with pytest.raises(TypeError, match="dtype"):
             cuda_run(**dict(cu, u=cu["u"].float()), kwn=kwn)
+
+    @pytest.mark.parametrize("offset", [0, 1])
+    @pytest.mark.parametrize("combo", [(False,) * 5, (True,) * 5], ids=["-", "all"])
+    @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+    def test_vectorised_rows_and_strided_factors(self, cuda_run, dtype, combo, offset):
+        case, kwn = make_case(3, 150, 68, 8, combo, seed=offset + 2 * sum(combo))
+        check(as_views(cuda_run, offset), case, kwn, dtype, DEV)
+
+    @pytest.mark.parametrize("combo", COMBOS, ids=COMBO_IDS)
+    def test_float32_accuracy_against_float64(self, cuda_run, combo):
+        """float32 on the hardware (ex2.approx, fast reciprocal, polynomial sin / cos) against
+        the float64 kernel on a long, wide case: outputs, state and every gradient."""
+        case, kwn = make_case(4, 1500, 64, 16, combo, seed=100 + sum(combo))
+        present = [k for k in NAMES if case[k] is not None]
+        g = torch.Generator().manual_seed(3)
+        S = 1 + int(combo[0]) + int(kwn)
+        gy = torch.randn(4, 1500, 64, generator=g, dtype=torch.float64).to(DEV)
+        gs = torch.randn(4, S, 64, 16, generator=g, dtype=torch.float64).to(DEV)
+        outs = {}
+        for dtype in (torch.float64, torch.float32):
+            ins = {k: case[k].to(DEV, dtype).requires_grad_(True) for k in present}
+            y, st = cuda_run(**{k: ins.get(k) for k in NAMES}, kwn=kwn)
+            loss = (y * gy.to(dtype)).sum() + (st * gs.to(dtype)).sum()
+            grads = torch.autograd.grad(loss, [ins[k] for k in present])
+            outs[dtype] = (y, st, *grads)
+        names = ("y", "state", *present)
+        errs = {
+            n: rel_err(a, b)
+            for n, a, b in zip(names, outs[torch.float32], outs[torch.float64], strict=True)
+        }
+        assert errs["y"] <= 1e-4 and errs["state"] <= 1e-4, errs
+        assert max(errs.values()) <= 1e-3, errs
 
     def test_target_shape_runs(self, cuda_run):
         """The roofline shape (B=64, N=2048, D=128, R=16, float32): finite, matches float64."""
