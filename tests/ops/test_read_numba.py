@@ -51,6 +51,27 @@ def test_matches_reference_outputs_and_gradients(shape, dtype):
         torch.testing.assert_close(gnum[k].double(), gref[k], rtol=tol, atol=tol * s, msg=k)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_shared_leads_match_reference(dtype):
+    """Queries at one time (several channels) share their decays in the kernel: runs of equal
+    leads, a lead recurring after another, and trailing padding at lead 0."""
+    B, Q, D, R = 3, 17, 37, 5
+    x = make_inputs(B, Q, D, R, dtype=dtype, seed=11)
+    runs = torch.tensor([0.5, 0.5, 0.5, 1.25, 1.25, 2.0, 0.5, 0.5, 3.0, 3.0, 3.0, 3.0, 7.0])
+    x["lead"][:, : len(runs)] = runs.to(dtype)
+    x["lead"][:, len(runs) :] = 0.0
+    x["lead"][2] = 4.0  # one group for the whole row
+    gout = torch.randn(B, Q, D, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    gout[:, len(runs) :] = 0.0  # padded queries get no gradient, as in training
+    ref, gref = _grads(read_reference, {k: v.double() for k, v in x.items()}, gout)
+    out, gnum = _grads(read_numba, x, gout.to(dtype))
+    tol = TOL[dtype]
+    torch.testing.assert_close(out.double(), ref, rtol=tol, atol=tol * max(1.0, ref.abs().max()))
+    for k in x:
+        s = max(1.0, float(gref[k].abs().max()))
+        torch.testing.assert_close(gnum[k].double(), gref[k], rtol=tol, atol=tol * s, msg=k)
+
+
 def test_zero_and_huge_leads_stay_finite():
     x = make_inputs(2, 6, 8, 4)
     x["lead"][0, :3] = 0.0
