@@ -41,12 +41,12 @@ EOF
 } 2>&1 | tee "$OUT/env.txt"
 
 echo "== 1. pytest -m gpu tests/gpu"
-timeout 200 python -m pytest -m gpu tests/gpu -q -p no:cacheprovider -rs --durations=5 \
+timeout 180 python -m pytest -m gpu tests/gpu -q -p no:cacheprovider -rs --durations=5 \
   --junitxml="$OUT/pytest_gpu.xml" 2>&1 | tee "$OUT/pytest_gpu.log"
 PYTEST_RC=${PIPESTATUS[0]}
 
 echo "== 2. scan timing at the roofline shape"
-timeout 80 python - "$OUT/scan_timing.json" <<'EOF' 2>&1 | tee "$OUT/scan_timing.log"
+timeout 75 python - "$OUT/scan_timing.json" <<'EOF' 2>&1 | tee "$OUT/scan_timing.log"
 import json, statistics, sys
 import torch
 from itnet_ts.gpu.scan_cuda import scan_cuda
