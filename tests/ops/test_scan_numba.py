@@ -161,6 +161,25 @@ def test_zero_gaps(dtype):
     check_against_reference(x, True, dtype)
 
 
+@pytest.mark.parametrize("omega", [False, True], ids=["plain", "omega"])
+def test_zero_gap_shortcut_keeps_nonfinite_poles_like_reference(omega):
+    """Steps with no elapsed time skip ``exp`` (decay exactly 1) only while every pole is
+    finite: an infinite lam still gives the reference's 0 * inf = NaN on such steps."""
+    x = make_inputs(2, 12, 5, 3, omega=omega)
+    x["dtau"][:, 0] = 0
+    x["dtau"][1, 6:] = 0  # right padding
+    x["w"][1, 6:] = 0
+    for lam_bad in (None, torch.inf):
+        xi = {k: v.clone() for k, v in x.items()}
+        if lam_bad is not None:
+            xi["lam"][1, 2] = lam_bad
+        y, st = scan_numba(**xi)
+        yr, sr = scan_reference(**xi)
+        torch.testing.assert_close(y, yr, equal_nan=True)
+        torch.testing.assert_close(st, sr, equal_nan=True)
+        assert torch.isnan(y).any() == (lam_bad is not None)
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("opts", [(False, False, False), (True, True, True)], ids=["plain", "all"])
 def test_huge_gaps_decay_to_exactly_zero(dtype, opts):
