@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 from itnet_ts.errors import (
+    BaselineFallbackWarning,
     ITNetError,
     ITNetInputError,
     ITNetModelFileError,
@@ -61,6 +62,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
+    "BaselineFallbackWarning",
     "BoxCoxTransformer",
     "ChannelScaler",
     "ITNet",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "BackendUnavailable",
+    "BaselineFallbackWarning",
     "ITNetError",
     "ITNetInputError",
     "ITNetModelFileError",
@@ -34,3 +35,8 @@ class TrainingDivergedError(ITNetError, RuntimeError):
 
 class BackendUnavailable(ITNetError, RuntimeError):
     """A scan backend was asked for but cannot run here (missing package or device)."""
+
+
+class BaselineFallbackWarning(UserWarning):
+    """``fit``: a simple baseline beat the trained network on validation for some channels,
+    which now use that baseline (``get_fitted_summary()["validation"]`` has the numbers)."""

@@ -96,6 +96,8 @@ PARAMETER_CONSTRAINTS = {
     "selective": _bool(),
     "kwn": _bool(),
     "weights": _options("uniform", "gap"),
+    "start": _options("mix", "persistence"),
+    "decoder": _options("recurrent", "attention", "both"),
     "max_epochs": _int(1),
     "batch_size": _int(1),
     "learning_rate": _real(0.0, lo_open=True),

@@ -74,6 +74,7 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
                 "n_series": est.n_series_,
                 "best_epoch": est.train_result_.best_epoch,
                 "best_val_loss": est.train_result_.best_val_loss,
+                "validation": _plain(getattr(est, "validation_", None)),
             }
         ),
     }
@@ -275,7 +276,13 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     if other:
         raise ITNetModelFileError(f"unexpected tensors {other[:5]}")
     n_elements = sum(t.numel() for t in model_t.values())
-    cfg = _check_config(_json(meta, "config", dict), n_elements)
+    cfg_d = _json(meta, "config", dict)
+    cfg_d.setdefault("start", "persistence")  # files from before the "mix" start
+    cfg = _check_config(cfg_d, n_elements)
+    if "start" not in params:  # a file from before the parameter: say what the model does
+        est.set_params(start=cfg.start)
+    if "fallback" not in model_t and "n_channels" in cfg_d:  # files from before the fallback
+        model_t["fallback"] = torch.zeros(cfg.n_channels, dtype=torch.long)
     # build on the meta device first (allocates nothing) and compare with the file
     with torch.device("meta"):
         skeleton = ITNet(cfg)
@@ -286,6 +293,9 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
         raise ITNetModelFileError(f"the weights do not match the model config ({diff})")
     model = ITNet(cfg)
     model.load_state_dict(model_t, strict=True)
+    fb = model.fallback
+    if bool(((fb < 0) | (fb > 2)).any()):
+        raise ITNetModelFileError("the model's per-channel fallback codes must be 0, 1 or 2")
 
     spec_d = _json(meta, "spec", dict)
     spec = FrameSpec(**spec_d)  # unknown / missing fields: TypeError
@@ -338,6 +348,8 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     est.scaler_ = scaler
     est.n_series_ = n_series
     est.train_result_ = TrainResult(best_epoch, float(best_val))
+    validation = fitted.get("validation")
+    est.validation_ = validation if isinstance(validation, dict) else None
     est.history_ = None
     est.covariates_ = _read_covariates(meta, cfg, est)
     plan = plan_outputs(est.quantiles, est.level)

@@ -43,7 +43,8 @@ class StreamCache:
     """Encoder states of every series of ``history`` (row s = series s), on the model's device.
 
     states: per block (S, Sd, D, R); last_value, value_sum, count: (S, C); static (S, n_static)
-    and last_futr (S, C, n_futr) or None. Native times: last_time (S,), last_seen (S, C) valid where ever (S, C).
+    and last_futr (S, C, n_futr) or None; ew (S, C, 7) or None (the "mix" start's sums).
+    Native times: last_time (S,), last_seen (S, C) valid where ever (S, C).
     Attention decoder: memory[s] (M_s, D) and memory_times[s] (M_s,) per series, else None.
     ``model`` / ``history`` / ``max_history`` say what the cache was built for: it is used only
     while the estimator still holds that very model and history.
@@ -59,6 +60,7 @@ class StreamCache:
     count: Tensor
     static: Tensor | None
     last_futr: Tensor | None
+    ew: Tensor | None
     last_time: np.ndarray
     last_seen: np.ndarray
     ever: np.ndarray
@@ -121,6 +123,7 @@ def _encode(
     attn = model.cfg.decoder != "recurrent"
     C = len(ragged.channels)
     keys = ("last_value", "value_sum", "count") + (("last_futr",) if model.cfg.n_futr else ())
+    keys += ("ew",) if model.mix is not None else ()
     parts: dict[str, list] = {k: [] for k in ("states", *keys)}
     memory: list[Tensor] = []
     memory_times: list[np.ndarray] = []
@@ -152,6 +155,7 @@ def _encode(
         value_sum=torch.cat(parts["value_sum"], 0),
         count=torch.cat(parts["count"], 0),
         last_futr=torch.cat(parts["last_futr"], 0) if model.cfg.n_futr else None,
+        ew=torch.cat(parts["ew"], 0) if model.mix is not None else None,
         static=None
         if not model.cfg.n_static
         else torch.as_tensor(ragged.static[series], dtype=torch.float32, device=device),
@@ -181,7 +185,7 @@ def _append(cache: StreamCache, enc: dict) -> None:
     cache.states = [torch.cat([a, b], 0) for a, b in zip(cache.states, enc["states"], strict=True)]
     for k in ("last_value", "value_sum", "count"):
         setattr(cache, k, torch.cat([getattr(cache, k), enc[k]], 0))
-    for k in ("static", "last_futr"):
+    for k in ("static", "last_futr", "ew"):
         if getattr(cache, k) is not None:
             setattr(cache, k, torch.cat([getattr(cache, k), enc[k]], 0))
     for k in ("last_time", "last_seen", "ever"):
@@ -214,6 +218,7 @@ def _state(cache: StreamCache, rows: np.ndarray, cutoff: np.ndarray) -> EncoderS
     )
     st.static = None if cache.static is None else cache.static[r]
     st.last_futr = None if cache.last_futr is None else cache.last_futr[r]
+    st.ew = None if cache.ew is None else cache.ew[r]
     if cache.memory is not None:
         M = max(len(cache.memory_times[i]) for i in rows)
         D = cache.memory[rows[0]].shape[-1]
@@ -271,6 +276,8 @@ def step_cache(
         cache.count[r] = out.count
         if cache.last_futr is not None:
             cache.last_futr[r] = out.last_futr
+        if cache.ew is not None:
+            cache.ew[r] = out.ew
         cache.last_time[rws] = t_new
         cache.last_seen[rws] = np.where(m, t_new[:, None], cache.last_seen[rws])
         cache.ever[rws] |= m

@@ -262,3 +262,128 @@ def predict_windows(
                 qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
                 out[qa:qb] = pred[j, : qb - qa]
     return out
+
+
+# ---- the baseline-aware start and the baseline fallback ------------------------------------
+
+#: Simple predictors the trained network is checked against on validation (model.baselines
+#: index = the model's per-channel ``fallback`` code).
+FALLBACK_BASELINES = {"persistence": 1, "history_mean": 2}
+
+
+def fit_start(
+    model: ITNet,
+    batch_iter,
+    device: torch.device,
+    *,
+    steps: int = 200,
+    learning_rate: float = 0.05,
+    max_queries: int = 200_000,
+) -> dict:
+    """Fit the model's predictor mix (``model.mix``: weights per channel and lead time) to the
+    targets of ``batch_iter`` by full-batch Adam on the MSE, before the network trains; the
+    network's weights are untouched. Returns ``{"mse_before", "mse_after"}`` (scaled units).
+    """
+    if model.mix is None:
+        return {}
+    P, F, chan, y = [], [], [], []
+    n = 0
+    for b in batch_iter:
+        b = b.to(device)
+        p, lf = model.simple_forecasts(b)
+        k = b.y_known
+        P.append(p[k])
+        F.append(lf[k])
+        chan.append(b.q_chan[k])
+        y.append(b.y[k])
+        n += int(k.sum())
+        if n >= max_queries:
+            break
+    if n == 0:
+        return {}
+    P, F, chan, y = (torch.cat(x) for x in (P, F, chan, y))
+    params = list(model.mix.parameters())
+    opt = torch.optim.Adam(params, lr=learning_rate)
+
+    def loss_fn() -> torch.Tensor:
+        return (((model.mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
+
+    with torch.enable_grad():
+        before = float(loss_fn().detach())
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            opt.step()
+        after = float(loss_fn().detach())
+    for p in params:
+        p.grad = None
+    return {"mse_before": before, "mse_after": after, "n_targets": n}
+
+
+def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
+    """Per-channel squared-error sums and counts (scaled units) on ``batch_iter`` of the model's
+    point forecast and of each simple baseline of :data:`FALLBACK_BASELINES`.
+
+    Returns ``{"count": (C,), "model": (C,), "persistence": (C,), "history_mean": (C,)}``
+    (numpy float64). The baselines are computed from the batch alone (0 = the channel's
+    training mean where a channel was never observed in the history)."""
+    C = model.cfg.n_channels
+    out = {k: np.zeros(C) for k in ("count", "model", *FALLBACK_BASELINES)}
+    model.eval()
+    with torch.no_grad():
+        for b in batch_iter:
+            b = b.to(device)
+            pred = model(b)[..., 0]
+            k = b.y_known
+            ch = b.q_chan[k]
+            has = b.has_last.gather(1, b.q_chan) > 0
+            last = torch.where(has, b.last_value.gather(1, b.q_chan), 0.0)
+            mean = torch.where(has, b.hist_mean.gather(1, b.q_chan), 0.0)
+            for name, p in (("model", pred), ("persistence", last), ("history_mean", mean)):
+                e2 = ((p - b.y)[k] ** 2).double()
+                out[name] += torch.bincount(ch, weights=e2, minlength=C).cpu().numpy()
+            out["count"] += torch.bincount(ch, minlength=C).cpu().numpy()
+    return out
+
+
+def select_fallback(scores: dict) -> np.ndarray:
+    """Per channel (C,): 0 to keep the network, else the ``FALLBACK_BASELINES`` code of the
+    simple baseline with the lowest validation error where it beats the network's."""
+    codes = np.zeros(len(scores["count"]), np.int64)
+    for c in np.nonzero(scores["count"] > 0)[0]:
+        best, err = 0, scores["model"][c]
+        for name, code in FALLBACK_BASELINES.items():
+            if scores[name][c] < err:
+                best, err = code, scores[name][c]
+        codes[c] = best
+    return codes
+
+
+def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
+    """The validation MSE (scaled units) of the network, of each baseline and of the fitted
+    model after the per-channel fallback, overall and per channel."""
+    n = scores["count"]
+    total = max(float(n.sum()), 1.0)
+    names = ("model", *FALLBACK_BASELINES)
+    chosen = scores["model"].copy()
+    for name, code in FALLBACK_BASELINES.items():
+        chosen = np.where(codes == code, scores[name], chosen)
+    inv = {code: name for name, code in FALLBACK_BASELINES.items()}
+    per_channel = {
+        str(ch): {
+            "n_targets": int(n[c]),
+            **{k: float(scores[k][c] / n[c]) if n[c] else None for k in names},
+            "uses": "network" if codes[c] == 0 else inv[int(codes[c])],
+        }
+        for c, ch in enumerate(channels)
+    }
+    return {
+        "n_targets": int(n.sum()),
+        "mse_network": float(scores["model"].sum() / total),
+        **{f"mse_{k}": float(scores[k].sum() / total) for k in FALLBACK_BASELINES},
+        "mse_fitted": float(chosen.sum() / total),
+        "units": "scaled (each channel standardised on the training data)",
+        "fallback": {str(channels[c]): inv[int(codes[c])] for c in np.nonzero(codes)[0]},
+        "per_channel": per_channel,
+    }

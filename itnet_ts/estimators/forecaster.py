@@ -10,6 +10,7 @@ import polars as pl
 import torch
 from sklearn.base import BaseEstimator
 
+from itnet_ts.data._cutoffs import cutoff_windows
 from itnet_ts.data._ingest import FrameSpec, ingest, to_user_frame
 from itnet_ts.data._ragged import RaggedSeries, ragged_from_canonical
 from itnet_ts.data._time import infer_time_unit, parse_duration
@@ -22,7 +23,7 @@ from itnet_ts.data._windows import (
 from itnet_ts.errors import ITNetError, ITNetInputError
 from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._quantiles import QuantilePlan, forecast_columns, plan_outputs
-from itnet_ts.estimators._training import batches, fit_model, predict_windows
+from itnet_ts.estimators._training import batches, fit_model, fit_start, predict_windows
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
 
@@ -43,6 +44,12 @@ class ITNetForecaster(BaseEstimator):
         max_history: time points of history fed to the encoder (the most recent ones).
         d_model, n_layers, rank, dropout, oscillatory, selective, kwn, weights: ITNet
             architecture (see ``ITNetConfig``).
+        start: what the forecast starts from, before the network's learned correction:
+            ``"mix"`` (default: a combination of simple predictors -- last value, history
+            mean, recent mean, damped trend, global mean -- weighted per channel and lead time
+            and fitted to the training windows first) or ``"persistence"`` (the last value).
+        decoder: how a query reads the encoded history: ``"recurrent"`` (closed form from the
+            final state), ``"attention"`` or ``"both"`` (see ``ITNetConfig``).
         quantiles: quantile levels in (0, 1) to forecast, e.g. ``[0.1, 0.5, 0.9]``: adds the
             columns ``y_hat_q0.1, ...``. ``level``: central interval levels in (0, 100), e.g.
             ``[80, 95]``: adds ``y_hat-lo-80, y_hat-hi-80, ...`` (Nixtla style). Not both.
@@ -81,6 +88,8 @@ class ITNetForecaster(BaseEstimator):
         selective: bool = False,
         kwn: bool = False,
         weights: str = "uniform",
+        start: str = "mix",
+        decoder: str = "recurrent",
         quantiles: list[float] | None = None,
         level: list[float] | None = None,
         futr_exog_list: list[str] | None = None,
@@ -107,6 +116,8 @@ class ITNetForecaster(BaseEstimator):
         self.selective = selective
         self.kwn = kwn
         self.weights = weights
+        self.start = start
+        self.decoder = decoder
         self.quantiles = quantiles
         self.level = level
         self.futr_exog_list = futr_exog_list
@@ -135,13 +146,32 @@ class ITNetForecaster(BaseEstimator):
         value_col: str | None = None,
         shape: str = "auto",
         static_df=None,
+        cutoffs=None,
+        val_df=None,
+        val_cutoffs=None,
     ) -> ITNetForecaster:
         """Fit on a pandas or polars frame (long, wide or tidy; see the data contract).
 
         ``y`` is ignored: the targets are in ``df`` (it is there for scikit-learn's
         ``Pipeline`` / ``GridSearchCV``, which call ``fit(X, y)``). ``static_df``: static
         covariates, the id column and one numeric column per covariate, a row per series;
-        the columns of ``futr_exog_list`` are read from ``df`` (see the class docstring)."""
+        the columns of ``futr_exog_list`` are read from ``df`` (see the class docstring).
+
+        Training windows: by default random cutoffs are drawn in every series each epoch.
+        ``cutoffs`` fixes one cutoff per series instead (a protocol such as "24 h of history,
+        forecast the rest"): a frame with the id column and the time column (one row per
+        series), or one number for every series (numeric time). A window's history is the
+        series' points at or before its cutoff, its targets every observation in
+        ``(cutoff, cutoff + horizon]``.
+
+        Validation (early stopping, and the check against simple baselines): by default the
+        last ``horizon`` of every series long enough (or, with ``cutoffs``, a fifth of the
+        series held out). ``val_df``: separate validation series in the layout of ``df``,
+        at ``val_cutoffs`` (like ``cutoffs``) or, without them, at their last ``horizon``.
+
+        After training, the network is scored on the validation windows beside persistence
+        and the per-series history mean; a channel where a baseline did better uses that
+        baseline, with a warning (``get_fitted_summary()["validation"]`` has the numbers)."""
         self._validate_params()
         from itnet_ts.estimators._covariates import check_futr_names, fit_covariates, split_futr
 
@@ -166,7 +196,10 @@ class ITNetForecaster(BaseEstimator):
             if self.time_unit is None
             else parse_duration(self.time_unit, spec.time_kind)
         )
-        horizon = self._training_horizon(ragged, spec, unit)
+        if cutoffs is not None and self.horizon is None:
+            horizon = float(np.inf)  # fixed cutoffs: everything after the cutoff is a target
+        else:
+            horizon = self._training_horizon(ragged, spec, unit)
         device = self._device()
         seed = 0 if self.random_state is None else int(self.random_state)
         torch.manual_seed(seed)
@@ -179,10 +212,35 @@ class ITNetForecaster(BaseEstimator):
         batch_size = self.batch_size if ddp is None else ddp.local_batch(self.batch_size)
 
         plan = plan_outputs(self.quantiles, self.level)
-        val_windows, train_end = validation_windows(ragged, horizon)
+        fixed = None
+        if cutoffs is not None:
+            fixed = cutoff_windows(ragged, self._cutoff_array(cutoffs, ragged, spec), horizon)
+            if len(fixed) == 0:
+                raise ITNetInputError(
+                    "cutoffs=: no series has both a point at or before its cutoff and an "
+                    "observation after it; check the cutoff times against the data"
+                )
+        val_ragged = ragged
+        if val_df is not None:
+            val_ragged, val_windows = None, None  # ingested below, once the scaler is known
+            train_end = ragged.indptr[1:].copy()
+        elif fixed is not None:
+            fixed, val_windows = _hold_out(fixed, rng)
+            train_end = ragged.indptr[1:].copy()
+        else:
+            val_windows, train_end = validation_windows(ragged, horizon)
         train_view = _truncate(ragged, train_end)
         scaler = ChannelScaler.fit(train_view, self.scaling)
         _check_value_range(ragged, scaler, "the training frame", self.scaling)
+        if val_df is not None:  # read like predict(df=...) reads new series
+            self.spec_, self.channels_, self.scaler_ = spec, spec.channels, scaler
+            self.covariates_, self.history_ = cov, ragged
+            val_ragged, _ = self._ingest_new(val_df, None, "fit(val_df=...)")
+            if val_cutoffs is not None:
+                cut = self._cutoff_array(val_cutoffs, val_ragged, spec, "val_cutoffs")
+                val_windows = cutoff_windows(val_ragged, cut, horizon)
+            else:
+                val_windows, _ = validation_windows(val_ragged, horizon)
         # initial decay time scales span from a fraction of a gap to the history length
         span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
         cfg = ITNetConfig(
@@ -198,6 +256,8 @@ class ITNetForecaster(BaseEstimator):
             selective=self.selective,
             kwn=self.kwn,
             weights=self.weights,
+            start=self.start,
+            decoder=self.decoder,
             n_outputs=plan.n_outputs,
             n_static=cov.n_static,
             n_futr=cov.n_futr,
@@ -208,6 +268,9 @@ class ITNetForecaster(BaseEstimator):
         )
 
         def train_batches(epoch: int):
+            if fixed is not None:
+                ws = fixed if ddp is None else ddp.shard_windows(fixed)
+                return batches(ragged, ws, scaler, unit, batch_size, self.max_history, rng)
             if ddp is not None:  # this rank's shard of the series
                 ws = ddp.shard(ragged, train_end, horizon, per_series, epoch)
             else:
@@ -223,12 +286,14 @@ class ITNetForecaster(BaseEstimator):
             return batches(ragged, ws, scaler, unit, batch_size, self.max_history, rng)
 
         val_batches = None
-        if len(val_windows) > 0:
+        if val_windows is not None and len(val_windows) > 0:
             val_ws = val_windows if ddp is None else ddp.shard_windows(val_windows)
 
             def val_batches():
-                return batches(ragged, val_ws, scaler, unit, batch_size, self.max_history)
+                return batches(val_ragged, val_ws, scaler, unit, batch_size, self.max_history)
 
+        # the mix of simple predictors, fitted on one extra draw of training windows
+        start = fit_start(model, train_batches(self.max_epochs), device)
         result = fit_model(
             model,
             train_batches,
@@ -245,6 +310,8 @@ class ITNetForecaster(BaseEstimator):
         if ddp is not None:
             ddp.close()
         _check_converged(result)
+        validation = self._select_fallback(model, val_ragged, val_windows, scaler, unit, device)
+        validation["start"] = start
         self.model_ = model
         self.config_ = cfg
         self.spec_ = spec
@@ -258,7 +325,81 @@ class ITNetForecaster(BaseEstimator):
         self.n_series_ = ragged.n_series
         self.distributed_ = None if ddp is None else ddp.summary()
         self.quantile_plan_ = plan
+        self.validation_ = validation
         return self
+
+    def _cutoff_array(self, cutoffs, ragged: RaggedSeries, spec: FrameSpec, name="cutoffs"):
+        """(S,) cutoff of every series of ``ragged`` in native time units, from a number (numeric
+        time) or a frame of the id and time columns (one row per series)."""
+        from numbers import Real
+
+        if isinstance(cutoffs, Real) and not isinstance(cutoffs, bool):
+            if spec.time_kind != "numeric":
+                raise ITNetInputError(
+                    f"{name}={cutoffs!r}: a single number only works with numeric time; the "
+                    f"time column {spec.time_col!r} holds datetimes, so pass a frame with the "
+                    "id and time columns, one row per series"
+                )
+            return np.full(ragged.n_series, cutoffs, dtype=ragged.times.dtype)
+        from itnet_ts.data._queries import ingest_queries
+
+        if not hasattr(cutoffs, "columns"):
+            raise ITNetInputError(
+                f"{name}= must be a number (numeric time) or a frame with the id and time "
+                f"columns, one row per series; got {type(cutoffs).__name__}"
+            )
+        q = ingest_queries(cutoffs, spec)
+        ids = q["unique_id"].to_list()
+        if len(set(ids)) != len(ids):
+            raise ITNetInputError(f"{name}= has more than one row for some series; give one each")
+        given = dict(zip(ids, q["time"].to_numpy(), strict=True))
+        missing = [i for i in ragged.ids.tolist() if i not in given]
+        if missing:
+            raise ITNetInputError(
+                f"{name}= has no cutoff for series {[str(m) for m in missing[:5]]}"
+                f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''}; give one row "
+                "per series of the frame"
+            )
+        return np.array([given[i] for i in ragged.ids.tolist()], dtype=ragged.times.dtype)
+
+    def _select_fallback(self, model, val_ragged, val_windows, scaler, unit, device) -> dict:
+        """Score the trained network and the simple baselines on the validation windows; set
+        the model's per-channel fallback where a baseline did better, and warn."""
+        from itnet_ts.estimators._training import (
+            select_fallback,
+            summarise_validation,
+            validation_scores,
+        )
+
+        if val_windows is None or len(val_windows) == 0:
+            return {"n_targets": 0, "note": "no validation windows: nothing was checked"}
+        scores = validation_scores(
+            model,
+            batches(val_ragged, val_windows, scaler, unit, self.batch_size, self.max_history),
+            device,
+        )
+        codes = select_fallback(scores)
+        model.fallback.copy_(torch.as_tensor(codes))
+        summary = summarise_validation(scores, codes, val_ragged.channels)
+        if summary["fallback"]:
+            import warnings
+
+            from itnet_ts.errors import BaselineFallbackWarning
+
+            chans = summary["fallback"]
+            warnings.warn(
+                f"ITNetForecaster: on the validation windows the trained network (MSE "
+                f"{summary['mse_network']:.4g}) was beaten by a simple baseline on "
+                f"{len(chans)} of {len(summary['per_channel'])} channels "
+                f"({dict(list(chans.items())[:5])}{' ...' if len(chans) > 5 else ''}); those "
+                f"channels use it (MSE after: {summary['mse_fitted']:.4g}; persistence "
+                f"{summary['mse_persistence']:.4g}, history mean "
+                f"{summary['mse_history_mean']:.4g}). Details: "
+                "get_fitted_summary()['validation'].",
+                BaselineFallbackWarning,
+                stacklevel=3,
+            )
+        return summary
 
     # ---- predict -------------------------------------------------------------------------
     def predict(
@@ -617,6 +758,7 @@ class ITNetForecaster(BaseEstimator):
             "best_epoch": self.train_result_.best_epoch,
             "best_val_loss": self.train_result_.best_val_loss,
             "n_parameters": sum(p.numel() for p in self.model_.parameters()),
+            "validation": getattr(self, "validation_", None),
         }
 
 
@@ -701,6 +843,36 @@ def _check_converged(result) -> None:
                     f"{rec['epoch']}; nothing was kept. Lower learning_rate= or check the data "
                     "for extreme values."
                 )
+
+
+def _hold_out(windows, rng: np.random.Generator, fraction: float = 0.2):
+    """Split fixed windows by series: (train, validation); no validation under 5 windows."""
+    n = len(windows)
+    if n < 5:
+        return windows, None
+    val = np.zeros(n, bool)
+    val[rng.permutation(n)[: max(1, round(fraction * n))]] = True
+    return _subset(windows, ~val), _subset(windows, val)
+
+
+def _subset(w, keep: np.ndarray):
+    """The windows ``keep`` (bool (W,)) of a WindowSet, queries included."""
+    idx = np.nonzero(keep)[0]
+    qa, qb = w.q_indptr[idx], w.q_indptr[idx + 1]
+    q = np.concatenate([np.arange(a, b) for a, b in zip(qa, qb, strict=True)] or [[]]).astype(
+        np.int64
+    )
+    return type(w)(
+        series=w.series[idx],
+        hist_start=w.hist_start[idx],
+        hist_end=w.hist_end[idx],
+        cutoff=np.asarray(w.cutoff)[idx],
+        q_indptr=np.concatenate([[0], np.cumsum(qb - qa)]).astype(np.int64),
+        q_time=w.q_time[q],
+        q_chan=w.q_chan[q],
+        q_target=w.q_target[q],
+        q_futr=None if w.q_futr is None else w.q_futr[q],
+    )
 
 
 def _spans(ragged: RaggedSeries) -> np.ndarray:

@@ -38,6 +38,10 @@ class ITNetConfig:
         observation token and every query.
     n_futr: known-future covariates (0: none), given at every history time point (as token
         features) and at every query time (as query features).
+    start: what the forecast starts from before the network's correction: "mix" (a learned
+        per-channel, per-lead-time combination of simple predictors: global mean, last value,
+        history mean, recent mean, damped trend; ``itnet_ts.model.baselines``) or
+        "persistence" (the channel's last value; models saved before "mix" existed).
     """
 
     n_channels: int = 1
@@ -61,6 +65,7 @@ class ITNetConfig:
     query_cutoff_time: bool = False
     n_static: int = 0
     n_futr: int = 0
+    start: str = "mix"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from itnet_ts.data._windows import Batch
+from itnet_ts.model.baselines import BaselineMix, ew_stats, ew_step, predictor_values
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.layers import AttentionTransform, FourierFeatures, RecurrentBlock
 
@@ -37,7 +38,9 @@ class EncoderState:
     padding (None otherwise). With static covariates ``static`` (B, n_static), carried along
     so that ``step`` and ``decode`` need not be given them again; with known-future
     covariates ``last_futr`` (B, C, n_futr), their values when each channel was last observed
-    (0 if never), so a query sees how they changed since its persistence base.
+    (0 if never), so a query sees how they changed since its persistence base. With the
+    "mix" start, ``ew`` (B, C, 7): running sums of each channel's recent observations
+    (``itnet_ts.model.baselines``).
     """
 
     states: list[Tensor]
@@ -51,6 +54,7 @@ class EncoderState:
     memory_valid: Tensor | None = None
     static: Tensor | None = None
     last_futr: Tensor | None = None
+    ew: Tensor | None = None
 
 
 class ITNet(nn.Module):
@@ -91,8 +95,12 @@ class ITNet(nn.Module):
         # query features: lead time (Fourier), age of the channel's last value, its value, flags
         # (+ the query time from the cutoff) (+ known-future covariates at the query time)
         n_time = 3 if cfg.query_cutoff_time else 2
+        if cfg.start not in ("mix", "persistence"):
+            raise ValueError(f"start must be 'mix' or 'persistence', got {cfg.start!r}")
+        self.mix = BaselineMix(C, self.time_feat.out_dim) if cfg.start == "mix" else None
+        n_base = 4 + (4 if self.mix is not None else 0)  # + recent, trend, mix, mix - last
         self.query_mlp = nn.Sequential(
-            nn.Linear(n_time * self.time_feat.out_dim + 4 + 2 * cfg.n_futr, D),
+            nn.Linear(n_time * self.time_feat.out_dim + n_base + 2 * cfg.n_futr, D),
             nn.GELU(),
             nn.Linear(D, D),
         )
@@ -105,8 +113,11 @@ class ITNet(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(3 * D, D), nn.GELU(), nn.Linear(D, D), nn.GELU(), nn.Linear(D, cfg.n_outputs)
         )
-        nn.init.zeros_(self.head[-1].weight)  # start exactly at persistence
+        nn.init.zeros_(self.head[-1].weight)  # start exactly at the baseline (mix)
         nn.init.zeros_(self.head[-1].bias)
+        # per channel: 0 = the network, k > 0 = simple predictor PREDICTORS[k] instead (set by
+        # the estimator when that predictor beat the trained network on validation)
+        self.register_buffer("fallback", torch.zeros(C, dtype=torch.long))
 
     # ---- encoder -------------------------------------------------------------------------
     def _weights(self, dtau: Tensor, valid: Tensor) -> Tensor:
@@ -141,6 +152,14 @@ class ITNet(nn.Module):
         for block in self.blocks:
             h, s = block(h, dtau, w)
             states.append(s)
+        st = self._summary(batch, states)
+        if self.cfg.decoder != "recurrent":
+            st.memory, st.memory_tau = h, batch.tau * batch.valid
+            st.memory_valid = batch.valid.to(h.dtype)
+        return st
+
+    def _summary(self, batch: Batch, states: list[Tensor]) -> EncoderState:
+        """The per-channel history summaries of ``batch`` (everything but the memory)."""
         n_valid = batch.valid.sum(1)
         last = (n_valid - 1).clamp(min=0)
         tau_last = batch.tau.gather(1, last[:, None])[:, 0] * (n_valid > 0)
@@ -151,6 +170,8 @@ class ITNet(nn.Module):
         value_sum = (batch.values * batch.mask).sum(1)
         st = EncoderState(states, tau_last, last_seen, batch.last_value, value_sum, count)
         st.static = batch.static if self.cfg.n_static else None
+        if self.mix is not None:
+            st.ew = ew_stats(batch.values, batch.mask, batch.valid, batch.tau, tau_last)
         if self.cfg.n_futr:  # futr at each channel's last observation (B, C, n_futr)
             N = batch.mask.shape[1]
             pos = torch.arange(1, N + 1, device=batch.mask.device, dtype=batch.mask.dtype)
@@ -159,9 +180,6 @@ class ITNet(nn.Module):
             futr = _required(batch.futr, "futr", self.cfg.n_futr)
             got = futr.gather(1, last_idx.clamp(min=0)[..., None].expand(-1, -1, futr.shape[-1]))
             st.last_futr = got * (last_idx >= 0)[..., None]
-        if self.cfg.decoder != "recurrent":
-            st.memory, st.memory_tau = h, batch.tau * batch.valid
-            st.memory_valid = batch.valid.to(h.dtype)
         return st
 
     @torch.no_grad()
@@ -209,6 +227,8 @@ class ITNet(nn.Module):
             st.count + mask,
         )
         new.static = st.static
+        if st.ew is not None:
+            new.ew = ew_step(st.ew, dtau[:, 0], values, mask)
         if self.cfg.n_futr:
             new.last_futr = torch.where(mask[..., None] > 0, futr[:, None, :], st.last_futr)
         if st.memory is not None:  # attention decoder: append the new token to the memory
@@ -225,28 +245,21 @@ class ITNet(nn.Module):
         ``q_futr`` (B, Q, n_futr): known-future covariates at the queries (models with
         ``n_futr``)."""
         gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
-        has = torch.isfinite(gather(st.last_seen))
-        base = torch.where(has, gather(st.last_value), 0.0)  # persistence, 0 = channel mean
-        age = torch.where(has, q_tau - torch.where(has, gather(st.last_seen), 0.0), 0.0)
-        mean = gather(st.value_sum) / gather(st.count).clamp(min=1)
-        lead = (q_tau - st.tau_last[:, None]).clamp(min=0)  # time since the last observation
-        feats = [self.time_feat(lead), self.time_feat(age)]
+        has, base, mean, age, lead, lead_feat, P = self._query_simple(st, q_tau, q_chan)
+        feats = [lead_feat, self.time_feat(age)]
         if self.cfg.query_cutoff_time:
             feats.append(self.time_feat(q_tau))
         if self.cfg.n_futr:  # the covariates at the query, and their change since the base
             q_futr = _required(q_futr, "q_futr", self.cfg.n_futr)
             idx = q_chan[..., None].expand(-1, -1, q_futr.shape[-1])  # (B, Q, n_futr)
             feats += [q_futr, q_futr - st.last_futr.gather(1, idx)]
-        qf = torch.cat(
-            [
-                *feats,
-                base[..., None],
-                has[..., None].to(base.dtype),
-                mean[..., None],
-                torch.log1p(gather(st.count))[..., None],
-            ],
-            dim=-1,
-        )
+        simple = [base[..., None], has[..., None].to(base.dtype), mean[..., None]]
+        simple.append(torch.log1p(gather(st.count))[..., None])
+        if self.mix is not None:  # the forecast starts from the learned mix of predictors
+            mixed, _ = self.mix(P, q_chan, lead_feat)
+            simple += [P[..., 3:], mixed[..., None], (mixed - base)[..., None]]
+            base = mixed
+        qf = torch.cat([*feats, *simple], dim=-1)
         qe = self.query_mlp(qf) + self.channel_emb(q_chan)  # (B, Q, D)
         if self.static_query is not None:
             qe = qe + self.static_query(_required(st.static, "static", self.cfg.n_static))[:, None]
@@ -256,8 +269,42 @@ class ITNet(nn.Module):
             ctx = ctx + self.norm_out(read)
         if self.cfg.decoder in ("attention", "both"):
             ctx = ctx + self.attn_norm(self._attend(st, q_tau, qe))
-        out = self.head(torch.cat([ctx, qe, ctx * qe], dim=-1))  # (B, Q, n_out)
-        return base[..., None] + out
+        out = base[..., None] + self.head(torch.cat([ctx, qe, ctx * qe], dim=-1))  # (B,Q,n_out)
+        fb = self.fallback[q_chan]  # (B, Q)
+        if bool((fb > 0).any()):  # channels where a simple predictor beat the network
+            simple_pred = torch.stack([torch.zeros_like(mean), gather(st.last_value), mean], -1)
+            chosen = simple_pred.gather(-1, fb.clamp(max=2)[..., None])[..., 0]
+            chosen = torch.where(has, chosen, 0.0)
+            out = out + torch.where(fb > 0, chosen - out[..., 0], 0.0)[..., None]
+        return out
+
+    def _query_simple(self, st: EncoderState, q_tau: Tensor, q_chan: Tensor):
+        """Per query (B, Q): has (channel observed), last value (0 if not), history mean,
+        age of the last value, lead after the last observation, the lead's time features
+        (B, Q, F) and, with the "mix" start, the simple predictors P (B, Q, K) (else None)."""
+        gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
+        has = torch.isfinite(gather(st.last_seen))
+        last = torch.where(has, gather(st.last_value), 0.0)  # persistence, 0 = channel mean
+        age = torch.where(has, q_tau - torch.where(has, gather(st.last_seen), 0.0), 0.0)
+        mean = gather(st.value_sum) / gather(st.count).clamp(min=1)
+        lead = (q_tau - st.tau_last[:, None]).clamp(min=0)  # time since the last observation
+        lead_feat = self.time_feat(lead)
+        P = None
+        if self.mix is not None:
+            ew = st.ew.gather(1, q_chan[..., None].expand(-1, -1, st.ew.shape[-1]))
+            P = predictor_values(has, last, torch.where(has, mean, 0.0), ew, lead)
+        return has, last, mean, age, lead, lead_feat, P
+
+    @torch.no_grad()
+    def simple_forecasts(self, batch: Batch) -> tuple[Tensor, Tensor]:
+        """The simple predictors of every query of ``batch`` without running the encoder:
+        P (B, Q, K) (columns ``itnet_ts.model.baselines.PREDICTORS``; needs the "mix" start)
+        and the lead features (B, Q, F) the mix weights depend on."""
+        if self.mix is None:
+            raise ValueError("simple_forecasts needs an ITNet with start='mix'")
+        st = self._summary(batch, [])
+        _, _, _, _, _, lead_feat, P = self._query_simple(st, batch.q_tau, batch.q_chan)
+        return P, lead_feat
 
     def _attend(self, st: EncoderState, q_tau: Tensor, qe: Tensor) -> Tensor:
         """Attention-mode read: queries qe (B, Q, D) at q_tau (B, Q) over the memory tokens."""

@@ -26,7 +26,7 @@ from itnet_ts.data._ingest import ingest
 from itnet_ts.data._ragged import ragged_from_canonical
 from itnet_ts.data._windows import ChannelScaler, make_batch, training_windows
 from itnet_ts.datasets import make_irregular
-from itnet_ts.errors import ITNetInputError
+from itnet_ts.errors import BaselineFallbackWarning, ITNetInputError
 from itnet_ts.estimators._ddp import (
     DDPContext,
     concat_windows,
@@ -91,6 +91,7 @@ def _worker(rank: int, world: int, port: int, tmp: str) -> None:
     from safetensors.torch import save_file
 
     warnings.simplefilter("error")  # as strict as the test suite, in the child too
+    warnings.filterwarnings("ignore", category=BaselineFallbackWarning)  # as pyproject does
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world

@@ -53,6 +53,7 @@ def test_step_equals_reencoding(opts):
     torch.testing.assert_close(stepped.tau_last, full.tau_last)
     torch.testing.assert_close(stepped.last_value, full.last_value)
     torch.testing.assert_close(stepped.count, full.count)
+    torch.testing.assert_close(stepped.ew, full.ew, rtol=1e-4, atol=1e-5)
     q = torch.full((r.n_series, 2), 0.7)
     qc = torch.tensor([[0, 2]] * r.n_series)
     torch.testing.assert_close(
@@ -62,7 +63,7 @@ def test_step_equals_reencoding(opts):
 
 def test_untrained_head_is_exact_persistence():
     r = _ragged()
-    model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4)).eval()
+    model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4, start="persistence")).eval()
     b = _batch(r)
     pred = model(b)[..., 0]
     expected = torch.where(b.has_last.gather(1, b.q_chan) > 0, b.last_value.gather(1, b.q_chan), 0)

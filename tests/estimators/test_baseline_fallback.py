@@ -1,0 +1,116 @@
+"""The check against simple baselines at the end of ``fit``, ``fit(cutoffs=, val_df=)``, and
+loading model files from before the "mix" start."""
+
+import json
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from itnet_ts import BaselineFallbackWarning, ITNetForecaster, ITNetInputError
+from itnet_ts.datasets import make_irregular
+from itnet_ts.estimators._persistence import _digest
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+TINY = dict(d_model=8, rank=4, n_layers=1, max_epochs=1, windows_per_series=2, verbose=False)
+
+
+def _noise(n_series=24, n=30, seed=0):
+    """Nothing to learn: i.i.d. noise around a per-series level, at random times."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_series):
+        t = np.sort(rng.uniform(0, 100, n))
+        rows.append(pl.DataFrame({"unique_id": f"s{s}", "ds": t,
+                                  "y": rng.normal(3 * rng.normal(), 1.0, n)}))  # fmt: skip
+    return pl.concat(rows)
+
+
+def test_nothing_to_learn_gets_the_history_mean_and_a_warning():
+    df = _noise()
+    est = ITNetForecaster(**TINY, start="persistence", horizon=30.0)
+    with pytest.warns(BaselineFallbackWarning, match="history_mean"):
+        est.fit(df)
+    v = est.get_fitted_summary()["validation"]
+    assert v["fallback"] == {"y": "history_mean"}
+    assert v["mse_history_mean"] < v["mse_persistence"] and v["mse_fitted"] < v["mse_network"]
+    assert v["per_channel"]["y"]["uses"] == "history_mean"
+    # the forecast is each series' history mean (max_history covers every point)
+    pred = est.predict(h=5.0)
+    means = df.group_by("unique_id").agg(pl.col("y").mean().alias("m"))
+    joined = pred.join(means, on="unique_id")
+    np.testing.assert_allclose(joined["y_hat"], joined["m"], rtol=1e-4, atol=1e-4)
+
+
+def test_a_network_that_learns_keeps_its_forecasts():
+    df = make_irregular(n_series=32, n_channels=1, length=60.0, seed=2, family="multirate_sines")
+    est = ITNetForecaster(d_model=16, rank=8, n_layers=1, max_epochs=4, verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineFallbackWarning)
+        est.fit(df)
+    v = est.get_fitted_summary()["validation"]
+    assert v["n_targets"] > 0
+    assert v["mse_fitted"] <= min(v["mse_network"], v["mse_persistence"], v["mse_history_mean"])
+    assert set(v["fallback"]) <= {"y"}
+    assert est.model_.fallback.tolist() == [1 if v["fallback"].get("y") == "persistence"
+                                            else 2 if v["fallback"] else 0]  # fmt: skip
+
+
+def test_fixed_cutoffs_and_separate_validation_series():
+    df = _noise(n_series=30, seed=1)
+    train = df.filter(pl.col("unique_id").is_in([f"s{i}" for i in range(20)]))
+    val = df.filter(~pl.col("unique_id").is_in([f"s{i}" for i in range(20)]))
+    est = ITNetForecaster(**TINY)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineFallbackWarning)
+        est.fit(train, cutoffs=60.0, val_df=val, val_cutoffs=60.0)
+    v = est.validation_
+    assert v["n_targets"] == int((val["ds"] > 60.0).sum())  # every later point of val series
+    cut = pl.DataFrame({"unique_id": [f"s{i}" for i in range(20)], "ds": [50.0] * 20})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineFallbackWarning)
+        est2 = ITNetForecaster(**TINY).fit(train, cutoffs=cut)
+    assert est2.validation_["n_targets"] > 0  # a fifth of the windows held out
+    with pytest.raises(ITNetInputError, match="no cutoff for series"):
+        ITNetForecaster(**TINY).fit(train, cutoffs=cut.head(5))
+    with pytest.raises(ITNetInputError, match="no series has both"):
+        ITNetForecaster(**TINY).fit(train, cutoffs=1000.0)
+
+
+def test_model_files_from_before_the_mix_start_still_load(tmp_path):
+    df = _noise(n_series=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineFallbackWarning)
+        est = ITNetForecaster(**TINY, start="persistence").fit(df)
+    path = tmp_path / "m.itnet"
+    est.save(path)
+    # rewrite it as the format stood before: no fallback tensor, no start in config / params
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k != "model.fallback"}
+    for key in ("config", "params"):
+        d = json.loads(meta[key])
+        d.pop("start")
+        d.pop("decoder", None) if key == "params" else None
+        meta[key] = json.dumps(d)
+    meta["sha256"] = _digest(meta, tensors)
+    old = tmp_path / "old.itnet"
+    save_file(tensors, str(old), metadata=meta)
+    loaded = ITNetForecaster.load(old)
+    assert loaded.config_.start == "persistence" and loaded.start == "persistence"
+    assert loaded.model_.fallback.tolist() == [0]
+    hist = df.filter(pl.col("unique_id") == "s0")
+    a = est.predict(df=hist, h=3.0)["y_hat"].to_numpy()
+    b = loaded.predict(df=hist, h=3.0)["y_hat"].to_numpy()
+    if est.model_.fallback.tolist() == [0]:
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # a crafted fallback code is refused
+    tensors["model.fallback"] = torch.tensor([7])
+    meta["sha256"] = _digest(meta, tensors)
+    save_file(tensors, str(tmp_path / "bad.itnet"), metadata=meta)
+    with pytest.raises(Exception, match="fallback codes"):
+        ITNetForecaster.load(tmp_path / "bad.itnet")

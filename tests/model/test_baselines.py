@@ -1,0 +1,99 @@
+"""The simple predictors and the learned mix the forecast starts from (``model.baselines``)."""
+
+import numpy as np
+import pytest
+import torch
+from test_itnet import _batch, _ragged
+
+from itnet_ts.model.baselines import PREDICTORS, RECENT_DECAY, TREND_DECAY
+from itnet_ts.model.config import ITNetConfig
+from itnet_ts.model.itnet import ITNet
+
+
+def _direct(times, vals, tau_last, lead):
+    """The five predictors of one channel, computed directly from its observations."""
+    if len(vals) == 0:
+        return [0.0] * 5
+    k = np.arange(len(vals))[::-1]  # 0 for the most recent
+    wr, wt = RECENT_DECAY**k, TREND_DECAY**k
+    t = times - tau_last
+    recent = (wr * vals).sum() / wr.sum()
+    mt = (wt * t).sum() / wt.sum()
+    var = (wt * (t - mt) ** 2).sum() / wt.sum()
+    if var > 1e-9 * (1 + mt * mt):
+        b = (wt * (t - mt) * vals).sum() / wt.sum() / var
+        a = (wt * vals).sum() / wt.sum() - b * mt
+        sp = np.sqrt(var)
+        trend = a + np.clip(b * sp * (1 - np.exp(-lead / sp)), -3, 3)
+    else:
+        trend = recent
+    return [0.0, vals[-1], vals.mean(), recent, trend]
+
+
+def test_predictors_match_a_direct_computation():
+    torch.manual_seed(0)
+    r = _ragged(S=6, C=3, seed=3)
+    b = _batch(r)
+    model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4)).double().eval()
+    b64 = type(b)(**{k: v.double() if v is not None and v.is_floating_point() else v
+                     for k, v in b.__dict__.items()})  # fmt: skip
+    P, _ = model.simple_forecasts(b64)
+    assert P.shape[-1] == len(PREDICTORS)
+    for i in range(r.n_series):
+        n = int(b64.valid[i].sum())
+        tau = b64.tau[i, :n].numpy()
+        c = int(b64.q_chan[i, 0])
+        m = b64.mask[i, :n, c].numpy() > 0
+        lead = float(b64.q_tau[i, 0]) - tau[-1]
+        want = _direct(tau[m], b64.values[i, :n, c].numpy()[m], tau[-1], lead)
+        np.testing.assert_allclose(P[i, 0].numpy(), want, rtol=1e-9, atol=1e-9)
+
+
+def test_untrained_model_is_the_mix_of_predictors():
+    torch.manual_seed(0)
+    r = _ragged()
+    b = _batch(r)
+    model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4)).eval()
+    with torch.no_grad():
+        model.mix.chan.normal_()
+        model.mix.lead.weight.normal_(std=0.3)
+        P, lead_feat = model.simple_forecasts(b)
+        want = (model.mix.weights(b.q_chan, lead_feat) * P).sum(-1)
+        torch.testing.assert_close(model(b)[..., 0], want)
+
+
+@pytest.mark.parametrize("code", [1, 2])
+def test_fallback_channel_gets_the_simple_predictor(code):
+    torch.manual_seed(0)
+    r = _ragged(S=5)
+    b = _batch(r)
+    b.q_chan = torch.tensor([[0], [1], [2], [0], [1]])
+    model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4)).eval()
+    with torch.no_grad():
+        model.head[-1].weight.normal_()  # a network far from its start
+        P, _ = model.simple_forecasts(b)
+        model.fallback[0] = code
+        pred = model(b)[..., 0]
+    on0 = b.q_chan == 0
+    assert on0.any() and (~on0).any()
+    torch.testing.assert_close(pred[on0], P[..., code][on0])
+    assert not torch.allclose(pred[~on0], P[..., 1][~on0])
+
+
+def test_trend_extrapolation_is_damped_and_bounded():
+    torch.manual_seed(0)
+    from itnet_ts.model.baselines import predictor_values
+
+    t = torch.arange(-9.0, 1.0)  # a perfect line y = 0.1 t over 10 points
+    w = TREND_DECAY ** torch.arange(9.0, -1.0, -1)
+    y = 0.1 * t
+    ew = torch.stack([torch.tensor(1.0), torch.tensor(0.0), w.sum(), (w * t).sum(),
+                      (w * t * t).sum(), (w * y).sum(), (w * t * y).sum()])  # fmt: skip
+    leads = torch.tensor([0.0, 0.5, 100.0, 1e6])
+    P = predictor_values(torch.ones(4, dtype=torch.bool), torch.zeros(4), torch.zeros(4),
+                         ew.expand(4, 7), leads)  # fmt: skip
+    trend = P[:, PREDICTORS.index("damped_trend")]
+    assert abs(float(trend[0])) < 1e-5  # the line's level at the last point
+    assert 0 < float(trend[1]) < 0.05 + 1e-6  # slope 0.1, damped
+    assert float(trend[2]) == pytest.approx(float(trend[3]), rel=1e-4)  # saturates
+    assert float(trend[3]) < 1.0
