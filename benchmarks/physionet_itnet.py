@@ -1,11 +1,12 @@
 """ITNet on the published PhysioNet 2012 forecasting protocol (t-PatchGNN, ICML 2024).
 
-Each patient is one window: history = its observations with t < 24 h, cutoff = 24 h (not its
-last observation), queries = every observed target entry with t >= 24 h. The protocol's
-min-max scaled values are the data; the model's time unit is the hour (``tau`` = hours relative
-to the 24 h cutoff). Training: ``fit_model`` (AdamW, early stopping with patience 10 on the
-validation split's protocol MSE -- the per-variable averaged metric -- best-validation epoch
-kept); test scored with ``protocol_metrics`` on the protocol's scaled units.
+Each patient is one window: history = its observations with t < 24 h, queries = every observed
+target entry with t >= 24 h. The protocol's min-max scaled values are the data; the model's
+time unit is the hour. The model is the public estimator: ``ITNetForecaster(**variant).fit(
+train records, cutoffs=<just before 24 h>, val_df=<val records>, val_cutoffs=...)`` (early
+stopping with patience 10 on the validation MSE, best-validation epoch kept, then the check
+against persistence / history mean), ``predict(df=<test histories>, times=<test targets>)``
+scored with ``protocol_metrics`` on the protocol's scaled units.
 
     python benchmarks/physionet_itnet.py --variant base --seeds 1 2 3 4 5 \\
         [--epochs 100] [--out benchmarks/runs/physionet] [--threads 2]
@@ -28,45 +29,26 @@ import sys
 import time
 from pathlib import Path
 
-# Training defaults (lr, batch_size, loss, cw_alpha, scaling, ...); a variant overrides any of
-# them (and any ITNetConfig field under "cfg").
-from itnet_ts.bench.runs import TRAIN_DEFAULTS
-
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "physionet2012"
 DEFAULT_OUT = Path(__file__).resolve().parent / "runs" / "physionet"
-UNIT_HOURS = 1.0 / 48.0  # protocol time is hours / 48: one model time unit = one hour
 
-#: Named variants: {"cfg": ITNetConfig overrides, **training overrides}.
+#: Named variants: ``ITNetForecaster`` parameters over its defaults (the ablations of issue 10).
 VARIANTS: dict[str, dict] = {
-    "base": {},  # ITNetConfig defaults, pooled MSE in protocol units
-    "cw1": {"cw_alpha": 1.0},  # loss = the protocol's per-variable averaged MSE
-    "cw05": {"cw_alpha": 0.5},
-    "both": {"cfg": {"decoder": "both", "query_cutoff_time": True}},
-    "attn": {"cfg": {"decoder": "attention", "query_cutoff_time": True}},
-    "qt": {"cfg": {"query_cutoff_time": True}},
-    "msemae": {"loss": "mse+mae"},
-    "cw1-msemae": {"cw_alpha": 1.0, "loss": "mse+mae"},
-    "cw05-msemae": {"cw_alpha": 0.5, "loss": "mse+mae"},
-    "cw1-qt": {"cw_alpha": 1.0, "cfg": {"query_cutoff_time": True}},
-    "cw1-both": {"cw_alpha": 1.0, "cfg": {"decoder": "both", "query_cutoff_time": True}},
-    "cw1-attn": {"cw_alpha": 1.0, "cfg": {"decoder": "attention", "query_cutoff_time": True}},
-    "cw1-gap-kwn": {"cw_alpha": 1.0, "cfg": {"weights": "gap", "kwn": True}},
-    "cw1-d96": {"cw_alpha": 1.0, "cfg": {"d_model": 96, "kernel_hidden": 96}},
-    "cw1-drop0": {"cw_alpha": 1.0, "cfg": {"dropout": 0.0}},
-    "cw1-shift": {"cw_alpha": 1.0, "scaling": "shift"},
+    "base": {},  # the estimator's defaults (start="mix")
+    "persistence-start": {"start": "persistence"},
+    "kwn": {"kwn": True},
+    "gap": {"weights": "gap"},
+    "oscillatory": {"oscillatory": True},
+    "selective": {"selective": True},
+    "decoder-attention": {"decoder": "attention"},
+    "decoder-both": {"decoder": "both"},
 }
 
 
-def _variant(name: str) -> tuple[dict, dict]:
+def _variant(name: str) -> dict:
     if name not in VARIANTS:
         raise SystemExit(f"unknown variant {name!r}; known: {sorted(VARIANTS)}")
-    v = dict(VARIANTS[name])
-    cfg = v.pop("cfg", {})
-    train = {**TRAIN_DEFAULTS, **v}
-    unknown = set(train) - set(TRAIN_DEFAULTS)
-    if unknown:
-        raise SystemExit(f"variant {name!r} has unknown training options {sorted(unknown)}")
-    return cfg, train
+    return dict(VARIANTS[name])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,22 +73,21 @@ def progress_callback(out: Path, name: str, seed: int, eval_seconds: bool = Fals
 
 
 def run_one(name: str, seed: int, args, data) -> dict:
-    """One (variant, seed) run on the protocol (``itnet_ts.bench.runs.run_model``), printing a
-    line per validation pass and keeping ``--out/<variant>/seed<N>.partial.json`` up to date."""
+    """One (variant, seed) run on the protocol through the public estimator
+    (``itnet_ts.bench.runs.run_model("itnet", ...)``: ``fit(cutoffs=, val_df=, val_cutoffs=)``,
+    ``predict(df=, times=)``)."""
     from itnet_ts.bench.runs import run_model
 
-    cfg_over, tr = _variant(name)
-    on_val = progress_callback(Path(args.out), name, seed)
+    print(f"  [{name} s{seed}] training ...", flush=True)
     return run_model(
         "itnet",
         data,
         seed,
         epochs=args.epochs,
         patience=args.patience,
-        device="cpu",
-        params={**cfg_over, **tr},
+        device=args.device,
+        params=_variant(name),
         variant=name,
-        on_val=on_val,
     )
 
 
@@ -157,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
         "--data-dir", default=os.environ.get("ITNET_PHYSIONET_DIR") or str(DEFAULT_DATA)
     )

@@ -100,7 +100,7 @@ def run_bench(
         epochs=epochs,
         patience=patience,
         device=device,
-        dataset_options={d: options[d] for d in datasets},
+        dataset_options={d: options.get(d, {}) for d in datasets},
         params=per_model,
         force=force,
         progress=progress,

@@ -1,11 +1,12 @@
 """One benchmark run: a model trained (or not) on a :class:`~itnet_ts.bench.data.BenchData`
 with one seed, scored on validation and test.
 
-Trained models (``itnet``, ``grud``) share the harness: length-bucketed shuffled batches,
-:func:`itnet_ts.estimators._training.fit_model` with early stopping (patience) on the
-validation split's protocol MSE (per-variable averaged), the best-validation epoch kept, the
-test split predicted once and scored with ``protocol_metrics``. ``persistence`` and
-``history_mean`` are computed, not trained.
+``itnet`` is the public estimator (``ITNetForecaster.fit`` / ``predict``, see
+:func:`run_itnet`): a benchmark number is what a user of the estimator gets. ``grud`` (a
+baseline model) trains through the same engine, :func:`itnet_ts.estimators._training.fit_model`,
+on length-bucketed shuffled batches with early stopping (patience) on the validation split's
+protocol MSE. ``persistence`` and ``history_mean`` are computed, not trained. The test split is
+predicted once and scored with ``protocol_metrics``.
 
 Every run returns a JSON-ready record: ``val_mse, val_mae, test_mse, test_mae``,
 ``s_per_epoch`` (median training seconds of an epoch), ``eval_s`` (median validation pass),
@@ -20,10 +21,11 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from itnet_ts.errors import ITNetInputError
 
@@ -33,25 +35,11 @@ from .data import BenchData, bucketed_batches, predict_protocol
 __all__ = [
     "GRUD_DEFAULTS",
     "MODELS",
-    "TRAIN_DEFAULTS",
     "check_params",
     "model_name",
     "run_model",
 ]
 
-#: ITNet training defaults; any of them (and any ITNetConfig field) can be overridden.
-TRAIN_DEFAULTS: dict[str, Any] = dict(
-    lr=1e-3,
-    batch_size=32,
-    weight_decay=0.0,
-    loss="mse",
-    # per-query loss weight: (scale_c^2 if standardised) * n_c^-alpha, n_c = train target count
-    # of channel c; alpha = 1 reproduces the per-variable averaged metric, 0 the pooled one
-    cw_alpha=0.0,
-    scaling="standard",  # network units: "standard" (z-score of the train split) or "shift"
-    schedule="cosine",
-    grad_clip=1.0,
-)
 #: GRU-D defaults: the published baselines' training (Adam lr 1e-3 constant, batch 32, MSE in
 #: the protocol's units, no clipping) and the architecture of ``itnet_ts.bench.grud``.
 GRUD_DEFAULTS: dict[str, Any] = dict(
@@ -64,17 +52,25 @@ GRUD_DEFAULTS: dict[str, Any] = dict(
     grad_clip=0.0,  # 0: no clipping
     scaling="none",  # network units: "none" (the dataset's own) or "standard"
 )
-#: ITNetConfig fields set from the data, not by the user.
-_DATA_FIELDS = {"n_channels", "n_outputs", "n_static", "n_futr"}
 
 OnVal = Callable[[str, list[dict]], None]
 
 
-def _itnet_keys() -> dict[str, Any]:
-    from itnet_ts.model.config import ITNetConfig
+#: ITNetForecaster parameters a benchmark run does not take from ``-p`` (set by the harness).
+_HARNESS_PARAMS = {
+    "max_epochs", "patience", "device", "strategy", "random_state", "verbose", "quantiles",
+    "level", "futr_exog_list", "duplicates",
+}  # fmt: skip
 
-    cfg = {f.name: f.default for f in fields(ITNetConfig) if f.name not in _DATA_FIELDS}
-    return {**cfg, **TRAIN_DEFAULTS}
+
+def _itnet_keys() -> dict[str, Any]:
+    """The hyperparameters ``-p`` may set for ``itnet``: ``ITNetForecaster``'s, plus
+    ``windows`` (see :func:`run_itnet`)."""
+    from itnet_ts.estimators.forecaster import ITNetForecaster
+
+    est = ITNetForecaster().get_params(deep=False)
+    keys = {k: v for k, v in est.items() if k not in _HARNESS_PARAMS}
+    return {**keys, "windows": "auto"}
 
 
 def _host() -> dict[str, Any]:
@@ -192,66 +188,132 @@ def run_itnet(
     progress: bool = False,
     on_val: OnVal | None = None,
 ) -> dict[str, Any]:
-    """ITNet (``itnet_ts.model``) on ``data``; ``params``: ITNetConfig fields and
-    :data:`TRAIN_DEFAULTS` overrides. The untrained model is scored on validation first
-    (``init_val_mse``: persistence up to the fallback)."""
-    import torch
+    """ITNet through the public estimator, as a user would run it.
 
-    from itnet_ts.data._windows import ChannelScaler
-    from itnet_ts.model.config import ITNetConfig
-    from itnet_ts.model.itnet import ITNet
+    ``ITNetForecaster(**params)`` is fit on the train split's series (history and targets),
+    then ``predict(df=<test histories>, times=<test target rows>)`` is scored with the
+    protocol metric. ``params``: estimator hyperparameters, and ``windows``:
+
+    - ``"protocol"``: train at each series' protocol cutoff (``fit(cutoffs=...)``), validate
+      on the val split at its cutoffs (``val_df=, val_cutoffs=``), model time unit
+      ``data.unit`` (how the PhysioNet table is made);
+    - ``"user"``: ``fit`` on the train and val series with the estimator's own windows and
+      validation, ``horizon`` = the longest lead of the train split's targets;
+    - ``"auto"`` (default): ``"protocol"`` for physionet, ``"user"`` otherwise.
+    """
+    import warnings
+
+    from itnet_ts.datasets.protocol import protocol_metrics
+    from itnet_ts.estimators.forecaster import ITNetForecaster
     from itnet_ts.ops import resolve_backend
 
     params = check_params("itnet", params or {})
-    tr = {k: params.get(k, v) for k, v in TRAIN_DEFAULTS.items()}
-    cfg_over = {k: v for k, v in params.items() if k not in TRAIN_DEFAULTS}
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    dev = torch.device(device)
-    C = len(data.variables)
-    if tr["scaling"] == "standard":
-        scaler = ChannelScaler.fit(data.train.ragged, "standard")
-    elif tr["scaling"] == "shift":  # the dataset's units, centred on the train mean
-        st = ChannelScaler.fit(data.train.ragged, "standard")
-        scaler = ChannelScaler(st.loc, np.ones(C))
-    else:
-        raise ITNetInputError(f"itnet scaling must be 'standard' or 'shift', got {tr['scaling']!r}")
-    # channel weights: back to the dataset's units (scale^2), then n_c^-alpha; mean 1 per query
-    n_c = np.bincount(data.train.windows.q_chan, minlength=C).astype(np.float64)
-    cw = scaler.scale**2 * np.where(n_c > 0, np.maximum(n_c, 1.0) ** -tr["cw_alpha"], 0.0)
-    cw = cw * n_c.sum() / max((cw * n_c).sum(), np.finfo(np.float64).tiny)
-    cfg = ITNetConfig(n_channels=C, **cfg_over)
-    model = ITNet(cfg).to(dev)
-    scores = _train_and_score(
-        model,
-        data,
-        scaler,
-        rng,
-        batch_size=int(tr["batch_size"]),
-        epochs=epochs,
+    windows = params.pop("windows", "auto")
+    if windows == "auto":
+        windows = "protocol" if data.name == "physionet" else "user"
+    if windows not in ("protocol", "user"):
+        raise ITNetInputError(
+            f"itnet windows must be 'auto', 'protocol' or 'user', got {windows!r}"
+        )
+    est = ITNetForecaster(
+        **params,
+        max_epochs=epochs,
         patience=patience,
-        device=dev,
-        fit_kwargs=dict(
-            lr=tr["lr"],
-            grad_clip=tr["grad_clip"],
-            weight_decay=tr["weight_decay"],
-            loss=tr["loss"],
-            channel_weights=torch.tensor(cw, dtype=torch.float32),
-            schedule=tr["schedule"],
-        ),
-        progress=progress,
-        on_val=on_val,
-        score_init=True,
+        device=device,
+        random_state=seed,
+        verbose=progress,
     )
+    tidy = dict(id_col="unique_id", time_col="ds", variable_col="variable", value_col="value")
+    full = {s: _full_frame(data.split(s)) for s in ("train", "val")}
+    t_fit = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if windows == "protocol":
+            if est.time_unit is None:
+                est.set_params(time_unit=float(data.unit))
+            est.fit(
+                full["train"],
+                **tidy,
+                cutoffs=_cutoff_frame(data.train),
+                val_df=full["val"],
+                val_cutoffs=_cutoff_frame(data.val),
+            )
+        else:
+            if est.horizon is None:
+                est.set_params(horizon=_max_lead(data.train))
+            est.fit(pl.concat([full["train"], full["val"]]), **tidy)
+    t_fit = time.perf_counter() - t_fit
+    fallback_warnings = [str(w.message) for w in caught if "baseline" in str(w.message)]
+
+    def score(split) -> tuple[dict[str, float], float]:
+        t0 = time.perf_counter()
+        pred = est.predict(
+            df=split.history, times=split.targets.select("unique_id", "ds", "variable")
+        )
+        secs = time.perf_counter() - t0
+        key = ["unique_id", "ds", "variable"]
+        joined = split.targets.with_row_index("_row").join(pred, on=key, how="left")
+        y_hat = joined.sort("_row")["y_hat"].to_numpy()
+        return protocol_metrics(y_hat, split.targets), secs
+
+    val, eval_s = score(data.val)
+    test, infer_s = score(data.test)
+    result = est.train_result_
+    secs = [h["seconds"] for h in result.history]
     return {
         "variant": variant,
         "seed": seed,
-        "cfg": cfg.to_dict(),
-        "train": tr,
-        **scores,
-        "backend": resolve_backend(dev),
+        "windows": windows,
+        "estimator": est.get_params(deep=False),
+        "cfg": est.config_.to_dict(),
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "max_epochs": epochs,
+        "patience": patience,
+        "val_mse": val["mse"],
+        "val_mae": val["mae"],
+        "test_mse": test["mse"],
+        "test_mae": test["mae"],
+        "s_per_epoch": float(np.median(secs)) if secs else None,
+        "eval_s": eval_s,
+        "infer_s": infer_s,
+        "fit_s": t_fit,
+        "params": sum(p.numel() for p in est.model_.parameters()),
+        "validation": est.validation_,
+        "fallback_warnings": fallback_warnings,
+        "history": result.history,
+        "backend": resolve_backend(est.model_.fallback.device),
         **_host(),
     }
+
+
+def _full_frame(split) -> pl.DataFrame:
+    """A split's series whole: history and target rows (tidy)."""
+    cols = ["unique_id", "ds", "variable", "value"]
+    return pl.concat([split.history.select(cols), split.targets.select(cols)]).sort(
+        "unique_id", "ds", "variable"
+    )
+
+
+def _cutoff_frame(split) -> pl.DataFrame:
+    """``unique_id, ds``: each window's cutoff, just before its first target time (the
+    protocols cut at "history before t, targets from t on"; fit's cutoff keeps points at or
+    before it in the history)."""
+    w = split.windows
+    ids = split.ragged.ids[w.series]
+    first = np.array([w.q_time[a:b].min() if b > a else np.inf
+                      for a, b in zip(w.q_indptr[:-1], w.q_indptr[1:], strict=True)])  # fmt: skip
+    last_hist = np.array([split.ragged.times[e - 1] for e in w.hist_end])
+    cut = np.minimum(np.asarray(w.cutoff, np.float64), np.nextafter(first, -np.inf))
+    cut = np.maximum(cut, last_hist)
+    return pl.DataFrame({"unique_id": list(ids), "ds": cut})
+
+
+def _max_lead(split) -> float:
+    """The longest time from a window's cutoff to one of its targets (ds units)."""
+    w = split.windows
+    series_cut = np.repeat(np.asarray(w.cutoff, np.float64), np.diff(w.q_indptr))
+    return float((w.q_time - series_cut).max())
 
 
 def run_grud(

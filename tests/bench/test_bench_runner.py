@@ -12,7 +12,7 @@ from itnet_ts.bench.runner import split_params
 from itnet_ts.errors import ITNetInputError
 
 TINY_DATA = {"synthetic": dict(n_train=8, n_test=4, length=30.0, horizon=5.0)}
-TINY_ITNET = dict(d_model=8, rank=4, n_layers=1, kernel_hidden=8)
+TINY_ITNET = dict(d_model=8, rank=4, n_layers=1)
 
 
 def _run(out, models=("itnet", "persistence"), seeds=(1, 2), **kw):
@@ -114,11 +114,12 @@ def test_names_and_params_are_checked(tmp_path):
         run_benchmark(["synthetic"], ["itnet"], [0], out=tmp_path, epochs=0)
     assert not any(tmp_path.iterdir())  # nothing written before the checks pass
 
-    got = split_params({"lr": 0.01, "d_model": 16, "grud.hidden": 8}, ["itnet", "grud"])
-    assert got == {"itnet": {"lr": 0.01, "d_model": 16}, "grud": {"lr": 0.01, "hidden": 8}}
+    got = split_params({"batch_size": 16, "d_model": 16, "grud.hidden": 8}, ["itnet", "grud"])
+    assert got == {"itnet": {"batch_size": 16, "d_model": 16},
+                   "grud": {"batch_size": 16, "hidden": 8}}  # fmt: skip
     assert split_params({"batch_size": 16.0}, ["itnet"])["itnet"]["batch_size"] == 16
-    with pytest.raises(ITNetInputError, match=r"windows_per_series.*known: itnet: "):
-        split_params({"windows_per_series": 2}, ["itnet", "persistence"])
+    with pytest.raises(ITNetInputError, match=r"nonsense_param.*known: itnet: "):
+        split_params({"nonsense_param": 2}, ["itnet", "persistence"])
     with pytest.raises(ITNetInputError, match="not among"):
         split_params({"grud.hidden": 8}, ["itnet"])
     with pytest.raises(ITNetInputError, match="expected a int"):

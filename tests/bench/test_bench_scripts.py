@@ -15,9 +15,9 @@ from itnet_ts.bench.data import load_physionet
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 pytestmark = pytest.mark.usefixtures("_cache_in_tmp")
 
-#: keys of the run files written before the harness moved into the package
-ITNET_KEYS = {"variant", "seed", "cfg", "train", "best_epoch", "epochs_run", "max_epochs",
-              "patience", "init_val_mse", "init_val_mae", "val_mse", "val_mae", "test_mse",
+#: keys of an ITNet run file (the estimator path)
+ITNET_KEYS = {"variant", "seed", "cfg", "estimator", "windows", "validation", "best_epoch",
+              "epochs_run", "max_epochs", "patience", "val_mse", "val_mae", "test_mse",
               "test_mae", "s_per_epoch", "eval_s", "fit_s", "params", "backend", "threads",
               "host", "history"}  # fmt: skip
 GRUD_KEYS = {"variant", "model", "seed", "hparams", "best_epoch", "epochs_run", "max_epochs",
@@ -47,14 +47,14 @@ def test_itnet_script(physionet_dir, tmp_path, monkeypatch, capsys):
     assert pit.main(args) == 0
     rec = json.loads((tmp_path / "base" / "seed1.json").read_text())
     assert ITNET_KEYS <= set(rec)
-    assert rec["train"] == pit.TRAIN_DEFAULTS and rec["history"][0]["val_mse"] == rec["val_mse"]
+    assert rec["windows"] == "protocol" and rec["estimator"]["start"] == "mix"
     assert not (tmp_path / "base" / "seed1.partial.json").exists()
     text = capsys.readouterr().out
-    assert "[base s1] epoch  init  val mse" in text and "[base s1] epoch     0" in text
+    assert "[base s1] training" in text and "base seed 1: val" in text
     assert "| base | 1 |" in text
     assert pit.main(args) == 0  # resumed: nothing rerun
-    assert "epoch" not in capsys.readouterr().out.split("| variant |")[0]
-    assert pit.main(["--list"]) == 0 and "cw1-shift" in capsys.readouterr().out
+    assert "training" not in capsys.readouterr().out.split("| variant |")[0]
+    assert pit.main(["--list"]) == 0 and "persistence-start" in capsys.readouterr().out
 
 
 def test_grud_script(physionet_dir, tmp_path, monkeypatch, capsys):

@@ -223,7 +223,7 @@ def test_bench_resumes_and_force_reruns(tmp_path):
         (["-d", "ushcn"], "supported: physionet, synthetic"),
         (["-m", "itnet,tpatchgnn"], "supported: itnet, grud, persistence, history_mean"),
         (["--seeds", "1,x"], "comma-separated integers"),
-        (["-p", "windows_per_series=2"], "not a hyperparameter"),
+        (["-p", "nonsense_param=2"], "not a hyperparameter"),
         (["--device", "tpu"], "device"),
     ],
 )
