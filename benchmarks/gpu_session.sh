@@ -24,6 +24,6 @@ pip install -q --no-deps --no-build-isolation --target "$SITE" "$REPO" >> "$OUT/
 echo "== installed in $(( $(date +%s) - T0 )) s"
 cd /tmp  # not the checkout: its itnet_ts/ would shadow the installed package
 PYTHONPATH="$SITE" python "$REPO/benchmarks/physionet_itnet.py" \
-  --variant base --seeds $SEEDS --epochs "$EPOCHS" --threads 4 --device cuda \
+  --variant ${VARIANT:-base} --seeds $SEEDS --epochs "$EPOCHS" --threads 4 --device cuda \
   --data-dir "$REPO/.gpu_carry/physionet2012" --out "$OUT/physionet" 2>&1 | tee "$OUT/physionet.log"
 echo "== total $(( $(date +%s) - T0 )) s"

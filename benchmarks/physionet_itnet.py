@@ -35,6 +35,7 @@ DEFAULT_OUT = Path(__file__).resolve().parent / "runs" / "physionet"
 #: Named variants: ``ITNetForecaster`` parameters over its defaults (the ablations of issue 10).
 VARIANTS: dict[str, dict] = {
     "base": {},  # the estimator's defaults (start="mix")
+    "b32": {"batch_size": 32},  # the batch of the published protocol (twice the steps)
     "persistence-start": {"start": "persistence"},
     "kwn": {"kwn": True},
     "gap": {"weights": "gap"},
