@@ -51,24 +51,15 @@ def ew_stats(values: Tensor, mask: Tensor, valid: Tensor, tau: Tensor, tau_last:
     t = (tau - tau_last[:, None])[..., None] * m  # (B, N, 1 -> C), 0 where unobserved
     y = values * m
 
-    def sums(decay: float) -> tuple[Tensor, Tensor]:
-        w = m * torch.pow(torch.full_like(after, decay), after)
-        return w, w.sum(1)
+    def total(x: Tensor) -> Tensor:
+        # a sequential sum in time order: right padding adds exact zeros, so the result does
+        # not depend on how long the batch is padded (a tree reduction's rounding would)
+        return x.cumsum(1)[:, -1]
 
-    wr, r0 = sums(RECENT_DECAY)
-    wt, t0 = sums(TREND_DECAY)
-    return torch.stack(
-        [
-            r0,
-            (wr * y).sum(1),
-            t0,
-            (wt * t).sum(1),
-            (wt * t * t).sum(1),
-            (wt * y).sum(1),
-            (wt * t * y).sum(1),
-        ],
-        dim=-1,
-    )
+    wr = m * torch.pow(torch.full_like(after, RECENT_DECAY), after)
+    wt = m * torch.pow(torch.full_like(after, TREND_DECAY), after)
+    parts = [wr, wr * y, wt, wt * t, wt * t * t, wt * y, wt * t * y]
+    return torch.stack([total(x) for x in parts], dim=-1)
 
 
 def ew_step(ew: Tensor, dtau: Tensor, values: Tensor, mask: Tensor) -> Tensor:

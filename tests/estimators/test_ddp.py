@@ -42,6 +42,7 @@ from itnet_ts.model.itnet import ITNet
 WORLD = 2
 #: the forecaster fit under DDP: tiny, no dropout, enough epochs to learn something
 LEARN = dict(
+    start="persistence",  # the test watches the network learn from its start
     d_model=16, rank=4, n_layers=1, dropout=0.0, max_epochs=12, patience=12,
     windows_per_series=8, batch_size=16, learning_rate=1e-2, verbose=False,
 )  # fmt: skip
