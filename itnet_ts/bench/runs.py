@@ -204,6 +204,7 @@ def run_itnet(
     import warnings
 
     from itnet_ts.datasets.protocol import protocol_metrics
+    from itnet_ts.errors import BaselineFallbackWarning
     from itnet_ts.estimators.forecaster import ITNetForecaster
     from itnet_ts.ops import resolve_backend
 
@@ -243,7 +244,9 @@ def run_itnet(
                 est.set_params(horizon=_max_lead(data.train))
             est.fit(pl.concat([full["train"], full["val"]]), **tidy)
     t_fit = time.perf_counter() - t_fit
-    fallback_warnings = [str(w.message) for w in caught if "baseline" in str(w.message)]
+    fallback_warnings = [
+        str(w.message) for w in caught if issubclass(w.category, BaselineFallbackWarning)
+    ]
 
     def score(split) -> tuple[dict[str, float], float]:
         t0 = time.perf_counter()
@@ -282,7 +285,7 @@ def run_itnet(
         "validation": est.validation_,
         "fallback_warnings": fallback_warnings,
         "history": result.history,
-        "backend": resolve_backend(est.model_.fallback.device),
+        "backend": resolve_backend(next(est.model_.parameters()).device),
         **_host(),
     }
 

@@ -245,7 +245,8 @@ class ITNet(nn.Module):
         ``q_futr`` (B, Q, n_futr): known-future covariates at the queries (models with
         ``n_futr``)."""
         gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
-        has, base, mean, age, lead, lead_feat, P = self._query_simple(st, q_tau, q_chan)
+        has, last, mean, age, lead, lead_feat, P = self._query_simple(st, q_tau, q_chan)
+        base = last  # the start: persistence, or the mix below
         feats = [lead_feat, self.time_feat(age)]
         if self.cfg.query_cutoff_time:
             feats.append(self.time_feat(q_tau))
@@ -270,13 +271,12 @@ class ITNet(nn.Module):
         if self.cfg.decoder in ("attention", "both"):
             ctx = ctx + self.attn_norm(self._attend(st, q_tau, qe))
         out = base[..., None] + self.head(torch.cat([ctx, qe, ctx * qe], dim=-1))  # (B,Q,n_out)
+        # channels where a simple predictor beat the network (fallback > 0) get it instead;
+        # elementwise, with no host sync on the (all-zero while training) codes
         fb = self.fallback[q_chan]  # (B, Q)
-        if bool((fb > 0).any()):  # channels where a simple predictor beat the network
-            simple_pred = torch.stack([torch.zeros_like(mean), gather(st.last_value), mean], -1)
-            chosen = simple_pred.gather(-1, fb.clamp(max=2)[..., None])[..., 0]
-            chosen = torch.where(has, chosen, 0.0)
-            out = out + torch.where(fb > 0, chosen - out[..., 0], 0.0)[..., None]
-        return out
+        simple_pred = torch.stack([torch.zeros_like(mean), last, mean], -1)  # by fallback code
+        chosen = torch.where(has, simple_pred.gather(-1, fb.clamp(max=2)[..., None])[..., 0], 0.0)
+        return out + torch.where(fb > 0, chosen - out[..., 0], 0.0)[..., None]
 
     def _query_simple(self, st: EncoderState, q_tau: Tensor, q_chan: Tensor):
         """Per query (B, Q): has (channel observed), last value (0 if not), history mean,

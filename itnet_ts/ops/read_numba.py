@@ -19,7 +19,7 @@ from numba import njit
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from itnet_ts.ops.scan_numba import _INLINE, _JIT, _exp, _np, _run_tasks
+from itnet_ts.ops.scan_numba import _INLINE, _JIT, _exp, _lane_sums, _np, _run_tasks
 
 __all__ = ["read_numba"]
 
@@ -33,20 +33,6 @@ def _decays(st_b, nlam, t, E, P):
             e = _exp(nlam[r, d] * t)
             E[r, d] = e
             P[r, d] = e * st_b[r, d]
-
-
-@njit(**_INLINE)
-def _row_sums(X, out):
-    """out[r] = sum_d X[r, d] by pairwise halving in a fixed order (vectorises without
-    fastmath); X is (R, Dp), Dp a power of two >= 4, zero beyond the data; overwrites X."""
-    R, Dp = X.shape
-    for r in range(R):
-        h = Dp // 2
-        while h >= 4:
-            for j in range(h):
-                X[r, j] += X[r, j + h]
-            h //= 2
-        out[r] = (X[r, 0] + X[r, 2]) + (X[r, 1] + X[r, 3])
 
 
 @njit(**_JIT)
@@ -141,10 +127,10 @@ def _read_backward(st, nlam, lead, cq, g, lo, hi, gst, gnlam, gcq, glead):
                     X[r, d] = gd * P[r, d]
                     G[r, d] += c * gd
                     gl[0, d] += c * (gd * PN[r, d])
-            _row_sums(X, sums)
+            _lane_sums(X, sums)
             for r in range(R):
                 gcq[b, q, r] = sums[r]
-            _row_sums(gl, one)
+            _lane_sums(gl, one)
             glead[b, q] = one[0]
         if have:
             _flush_group(G, E, P, t_prev, gst[b], gnlam[b])
