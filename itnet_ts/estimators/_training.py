@@ -12,13 +12,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
 from itnet_ts.errors import TrainingDivergedError
 from itnet_ts.model.itnet import ITNet
 from itnet_ts.model.quantiles import monotone_quantiles, pinball
 
-__all__ = ["TrainResult", "TrainingDivergedError", "batches", "fit_model", "predict_windows"]
+__all__ = [
+    "TrainResult",
+    "TrainingDivergedError",
+    "batches",
+    "fit_model",
+    "predict_windows",
+    "stored_batches",
+]
 
 
 @dataclass
@@ -41,6 +49,14 @@ def batches(
     order = rng.permutation(len(windows)) if rng is not None else np.arange(len(windows))
     for i in range(0, len(order), batch_size):
         yield make_batch(ragged, windows, order[i : i + batch_size], scaler, unit, max_history)
+
+
+def stored_batches(store: BatchStore, batch_size: int, rng: np.random.Generator | None = None):
+    """The batches ``batches`` would yield for the store's windows (same order for the same
+    ``rng``), gathered from a :class:`~itnet_ts.data._batch_store.BatchStore` on its device."""
+    order = rng.permutation(len(store)) if rng is not None else np.arange(len(store))
+    for i in range(0, len(order), batch_size):
+        yield store.batch(order[i : i + batch_size])
 
 
 LOSSES = ("mse", "mae", "mse+mae", "pinball")

@@ -10,6 +10,7 @@ import polars as pl
 import torch
 from sklearn.base import BaseEstimator
 
+from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._cutoffs import cutoff_windows
 from itnet_ts.data._ingest import FrameSpec, ingest, to_user_frame
 from itnet_ts.data._ragged import RaggedSeries, ragged_from_canonical
@@ -23,7 +24,13 @@ from itnet_ts.data._windows import (
 from itnet_ts.errors import ITNetError, ITNetInputError
 from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._quantiles import QuantilePlan, forecast_columns, plan_outputs
-from itnet_ts.estimators._training import batches, fit_model, fit_start, predict_windows
+from itnet_ts.estimators._training import (
+    batches,
+    fit_model,
+    fit_start,
+    predict_windows,
+    stored_batches,
+)
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
 
@@ -267,10 +274,16 @@ class ITNetForecaster(BaseEstimator):
             min(32, max(1, math.ceil(2048 / max(ragged.n_series, 1))))
         )
 
+        def store(rg: RaggedSeries, ws) -> BatchStore:  # the windows' batches, packed once
+            return BatchStore(rg, ws, scaler, unit, self.max_history, device=device)
+
+        train_store = None
+        if fixed is not None:  # fixed windows: the same batches every epoch
+            train_store = store(ragged, fixed if ddp is None else ddp.shard_windows(fixed))
+
         def train_batches(epoch: int):
-            if fixed is not None:
-                ws = fixed if ddp is None else ddp.shard_windows(fixed)
-                return batches(ragged, ws, scaler, unit, batch_size, self.max_history, rng)
+            if train_store is not None:
+                return stored_batches(train_store, batch_size, rng)
             if ddp is not None:  # this rank's shard of the series
                 ws = ddp.shard(ragged, train_end, horizon, per_series, epoch)
             else:
@@ -285,12 +298,15 @@ class ITNetForecaster(BaseEstimator):
                 )
             return batches(ragged, ws, scaler, unit, batch_size, self.max_history, rng)
 
-        val_batches = None
+        val_batches, val_store = None, None
         if val_windows is not None and len(val_windows) > 0:
-            val_ws = val_windows if ddp is None else ddp.shard_windows(val_windows)
+            val_store = store(val_ragged, val_windows)  # all of them: the baseline check
+            val_shard = (
+                val_store if ddp is None else store(val_ragged, ddp.shard_windows(val_windows))
+            )
 
             def val_batches():
-                return batches(val_ragged, val_ws, scaler, unit, batch_size, self.max_history)
+                return stored_batches(val_shard, batch_size)
 
         # the mix of simple predictors, fitted on one extra draw of training windows
         start = fit_start(model, train_batches(self.max_epochs), device)
@@ -310,7 +326,7 @@ class ITNetForecaster(BaseEstimator):
         if ddp is not None:
             ddp.close()
         _check_converged(result)
-        validation = self._select_fallback(model, val_ragged, val_windows, scaler, unit, device)
+        validation = self._select_fallback(model, val_store, device, spec.channels)
         validation["start"] = start
         self.model_ = model
         self.config_ = cfg
@@ -362,7 +378,7 @@ class ITNetForecaster(BaseEstimator):
             )
         return np.array([given[i] for i in ragged.ids.tolist()], dtype=ragged.times.dtype)
 
-    def _select_fallback(self, model, val_ragged, val_windows, scaler, unit, device) -> dict:
+    def _select_fallback(self, model, val_store, device, channels) -> dict:
         """Score the trained network and the simple baselines on the validation windows; set
         the model's per-channel fallback where a baseline did better, and warn."""
         from itnet_ts.estimators._training import (
@@ -371,16 +387,12 @@ class ITNetForecaster(BaseEstimator):
             validation_scores,
         )
 
-        if val_windows is None or len(val_windows) == 0:
+        if val_store is None:
             return {"n_targets": 0, "note": "no validation windows: nothing was checked"}
-        scores = validation_scores(
-            model,
-            batches(val_ragged, val_windows, scaler, unit, self.batch_size, self.max_history),
-            device,
-        )
+        scores = validation_scores(model, stored_batches(val_store, self.batch_size), device)
         codes = select_fallback(scores)
         model.fallback.copy_(torch.as_tensor(codes))
-        summary = summarise_validation(scores, codes, val_ragged.channels)
+        summary = summarise_validation(scores, codes, channels)
         if summary["fallback"]:
             import warnings
 
