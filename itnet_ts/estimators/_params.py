@@ -84,6 +84,30 @@ def _column_names():
     return check, "None or a list of distinct column names, e.g. futr_exog_list=['holiday']"
 
 
+def _channel_weights():
+    """One of the named weightings, or a non-empty dict {channel name: finite weight > 0}."""
+    named = ("scaled", "data", "data_per_channel")
+
+    def check(v):
+        if isinstance(v, str):
+            return v in named
+        if not isinstance(v, dict) or not v:
+            return False
+        return all(
+            isinstance(k, str)
+            and isinstance(w, Real)
+            and not isinstance(w, bool)
+            and np.isfinite(w)
+            and w > 0
+            for k, w in v.items()
+        )
+
+    return check, (
+        f"one of {list(named)} or a dict of channel name -> weight > 0, "
+        "e.g. channel_weights={'HR': 2.0}"
+    )
+
+
 PARAMETER_CONSTRAINTS = {
     "horizon": _duration_or_none(),
     "time_unit": _duration_or_none(),
@@ -104,6 +128,7 @@ PARAMETER_CONSTRAINTS = {
     "patience": _int(1),
     "windows_per_series": _none_or(_int(1)),
     "scaling": _options("standard", "none"),
+    "channel_weights": _channel_weights(),
     "duplicates": _options("error", "mean", "last"),
     "device": _options("auto", "cpu", "cuda"),
     "strategy": _options("auto", "single", "ddp"),

@@ -15,7 +15,7 @@ import torch
 from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
-from itnet_ts.errors import TrainingDivergedError
+from itnet_ts.errors import ITNetInputError, TrainingDivergedError
 from itnet_ts.model.itnet import ITNet
 from itnet_ts.model.quantiles import monotone_quantiles, pinball
 
@@ -100,23 +100,61 @@ def masked_loss(
     return e.sum(), known.sum()
 
 
+def loss_channel_weights(
+    how: str | dict, channels: Sequence, scale: np.ndarray, counts: np.ndarray
+) -> np.ndarray | None:
+    """(C,) weight of each channel's squared error in the scaled units, or None (all 1).
+
+    ``how``: "scaled" (None), "data" (``scale**2``: errors in the data's units), or
+    "data_per_channel" (``scale**2 / counts``: each channel's mean error in the data's units
+    counts the same), or a dict {channel: weight} (channels not named weigh 1).
+    ``counts`` (C,): training observations per channel. Normalised so the mean weight over
+    the training observations is 1 (the learning rate keeps its meaning).
+    """
+    if isinstance(how, str) and how == "scaled":
+        return None
+    scale = np.asarray(scale, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.float64)
+    if how == "data":
+        w = scale**2
+    elif how == "data_per_channel":
+        w = np.where(counts > 0, scale**2 / np.maximum(counts, 1.0), 0.0)
+    elif isinstance(how, dict):
+        names = [str(c) for c in channels]
+        unknown = sorted(set(map(str, how)) - set(names))
+        if unknown:
+            raise ITNetInputError(
+                f"channel_weights names channels the training data does not have: {unknown}; "
+                f"its channels are {names}"
+            )
+        w = np.array([float(how.get(c, 1.0)) for c in names])
+    else:
+        raise ValueError(f"unknown channel_weights {how!r}")
+    total = float((w * counts).sum())
+    if not total > 0:
+        return None
+    return w * counts.sum() / total
+
+
 def evaluate_loss(
     model: ITNet,
     batch_iter,
     device: torch.device,
     quantiles: Sequence[float] | None = None,
     distributed=None,
+    channel_weights: torch.Tensor | None = None,
 ) -> float:
     """Mean squared error (scaled units) over every known target of ``batch_iter`` (with
-    ``quantiles``: the mean pinball loss of the quantile outputs). With ``distributed`` (a
-    ``_ddp.DDPContext``) the errors and counts are summed over the ranks' batches."""
+    ``quantiles``: the mean pinball loss of the quantile outputs), each error weighted by
+    ``channel_weights`` (C,) if given. With ``distributed`` (a ``_ddp.DDPContext``) the
+    errors and counts are summed over the ranks' batches."""
     model.eval()
     total, count = 0.0, 0
     loss = "pinball" if quantiles else "mse"
     with torch.no_grad():
         for b in batch_iter:
             b = b.to(device)
-            sse, n = masked_loss(model(b), b, loss, quantiles=quantiles)
+            sse, n = masked_loss(model(b), b, loss, channel_weights, quantiles=quantiles)
             total += float(sse)
             count += int(n)
     if distributed is not None:
@@ -147,8 +185,9 @@ def fit_model(
 
     ``train_batches(epoch)`` yields training batches of one epoch; ``val_batches()`` yields the
     validation batches (without it, the last epoch is kept). ``loss`` and ``channel_weights``
-    choose the training loss (see ``masked_loss``; validation stays the unweighted MSE, or the
-    pinball loss with ``loss="pinball"``, which needs the model's ``quantiles``).
+    choose the training loss (see ``masked_loss``); validation is the MSE weighted by the same
+    ``channel_weights`` (or the pinball loss with ``loss="pinball"``, which needs the model's
+    ``quantiles``).
     ``val_score(model)``, if given, replaces the validation MSE as the early-stopping criterion
     (lower is better; e.g. a benchmark's own metric). ``schedule``: "cosine" (to lr / 10 at
     ``max_epochs``) or "constant". Each history entry records the epoch's training seconds.
@@ -219,6 +258,7 @@ def fit_model(
                 device,
                 quantiles if loss == "pinball" else None,
                 distributed=distributed,
+                channel_weights=channel_weights,
             )
         else:
             val_loss = train_loss

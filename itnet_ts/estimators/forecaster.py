@@ -28,6 +28,7 @@ from itnet_ts.estimators._training import (
     batches,
     fit_model,
     fit_start,
+    loss_channel_weights,
     predict_windows,
     stored_batches,
 )
@@ -71,6 +72,14 @@ class ITNetForecaster(BaseEstimator):
         windows_per_series: training windows drawn per series per epoch (``None``: enough
             for about 2048 windows per epoch, at most 32 per series).
         scaling: per-channel scaling fitted on the training data (``"standard"`` or ``"none"``).
+        channel_weights: how much each channel's errors count in the training loss and in
+            early stopping: ``"scaled"`` (default: squared errors in the scaled units, every
+            target alike, so each channel counts by its number of targets), ``"data"``
+            (squared errors in the data's own units: the pooled MSE of the raw values),
+            ``"data_per_channel"`` (in the data's units, each channel's mean error counting
+            the same however often it is observed: the per-variable averaged MSE of the
+            PhysioNet benchmark), or a dict ``{channel: weight > 0}`` multiplying the scaled
+            squared errors (channels not named weigh 1). Pick the one your metric uses.
         duplicates: what to do with repeated (series, time, channel) rows:
             ``"error"``, ``"mean"`` or ``"last"``.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
@@ -106,6 +115,7 @@ class ITNetForecaster(BaseEstimator):
         patience: int = 5,
         windows_per_series: int | None = None,
         scaling: str = "standard",
+        channel_weights: str | dict = "scaled",
         duplicates: str = "error",
         device: str = "auto",
         strategy: str = "auto",
@@ -134,6 +144,7 @@ class ITNetForecaster(BaseEstimator):
         self.patience = patience
         self.windows_per_series = windows_per_series
         self.scaling = scaling
+        self.channel_weights = channel_weights
         self.duplicates = duplicates
         self.device = device
         self.strategy = strategy
@@ -248,6 +259,8 @@ class ITNetForecaster(BaseEstimator):
                 val_windows = cutoff_windows(val_ragged, cut, horizon)
             else:
                 val_windows, _ = validation_windows(val_ragged, horizon)
+        counts = train_view.mask.sum(axis=0)  # (C,) training observations per channel
+        cw = loss_channel_weights(self.channel_weights, spec.channels, scaler.scale, counts)
         # initial decay time scales span from a fraction of a gap to the history length
         span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
         cfg = ITNetConfig(
@@ -321,6 +334,7 @@ class ITNetForecaster(BaseEstimator):
             progress=self.verbose and (ddp is None or ddp.rank == 0),
             distributed=ddp,
             loss="pinball" if plan.probabilistic else "mse",
+            channel_weights=None if cw is None else torch.as_tensor(cw, dtype=torch.float32),
             quantiles=plan.quantiles or None,
         )
         if ddp is not None:
