@@ -46,6 +46,7 @@ VARIANTS: dict[str, dict] = {
     "selective": {"selective": True},
     "decoder-attention": {"decoder": "attention"},
     "decoder-both": {"decoder": "both"},
+    "b32-decoder-both": {"batch_size": 32, "decoder": "both"},
 }
 
 
