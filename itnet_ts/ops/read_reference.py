@@ -4,6 +4,12 @@ After the last observation the recurrence has no more inputs, so its state evolv
 form: a query ``lead`` time units later sees ``state * exp(-lam * lead)`` (rotated by
 ``omega * lead`` for oscillatory poles, normalised for KWN), contracted with the query's kernel
 factors ``Cq`` over the rank.
+
+KWN divides by the kernel mass ``z``. Without inputs both ``state`` and ``z`` decay by the same
+``exp(-lam * lead)``, so the normalised read is the KWN output at the last observation (rotated
+for oscillatory poles) at every lead: the read is ``state / (z + eps)``, not
+``a * state / (a * z + eps)``, which drops to 0 where ``a * z`` falls below ``eps`` (a cliff at
+long leads).
 """
 
 from __future__ import annotations
@@ -35,13 +41,12 @@ def read_reference(
         (B, Q, D): ``sum_r Cq[b,q,r] * read[b,q,d,r]``.
     """
     lead = lead[:, :, None, None]  # (B, Q, 1, 1)
-    a = torch.exp(-lam * lead)  # (B, Q, D, R)
     re = state[:, None, 0]  # (B, 1, D, R)
     if omega is not None:
         theta = omega * lead
-        re = a * (torch.cos(theta) * re - torch.sin(theta) * state[:, None, 1])
+        re = torch.cos(theta) * re - torch.sin(theta) * state[:, None, 1]
+    if kwn:  # a * re / (a * z): the decay cancels (computed without it: no 0/0 when a underflows)
+        re = re / (state[:, None, -1] + eps)
     else:
-        re = a * re
-    if kwn:
-        re = re / (a * state[:, None, -1] + eps)
+        re = torch.exp(-lam * lead) * re  # (B, Q, D, R)
     return (Cq[:, :, None, :] * re).sum(-1)

@@ -138,3 +138,24 @@ def test_dispatcher_uses_the_kernel_only_for_plain_poles(monkeypatch):
     monkeypatch.setenv("ITNET_BACKEND", "reference")
     transform_read(**x)
     assert calls == [1]
+
+
+def test_kwn_read_has_no_cliff_at_long_leads():
+    """KWN: state and kernel mass decay alike after the last observation, so the read is the
+    normalised value at lead 0 at every lead (it used to drop to 0 where a * z < eps), finite
+    where exp(-lam * lead) underflows, and the same as the scan's KWN output at lead 0."""
+    from itnet_ts.ops.read_reference import read_reference
+
+    g = torch.Generator().manual_seed(0)
+    B, Q, D, R = 2, 5, 3, 4
+    state = torch.randn(B, 2, D, R, generator=g, dtype=torch.float64)
+    state[:, 1] = torch.rand(B, D, R, generator=g, dtype=torch.float64) + 0.1  # mass z > 0
+    lam = torch.rand(D, R, generator=g, dtype=torch.float64) + 0.5
+    Cq = torch.randn(B, Q, R, generator=g, dtype=torch.float64)
+    lead = torch.tensor([0.0, 1.0, 30.0, 1e3, 1e6], dtype=torch.float64).expand(B, Q)
+    out = read_reference(state, lam, lead, Cq, kwn=True)
+    assert torch.isfinite(out).all()
+    want = (Cq[:, :, None, :] * (state[:, 0] / (state[:, 1] + 1e-6))[:, None]).sum(-1)
+    torch.testing.assert_close(out, want)
+    plain = read_reference(state[:, :1], lam, lead, Cq)  # without KWN the read decays to 0
+    assert plain[:, -1].abs().max() == 0 and plain[:, 0].abs().max() > 0
