@@ -47,6 +47,9 @@ VARIANTS: dict[str, dict] = {
     "decoder-attention": {"decoder": "attention"},
     "decoder-both": {"decoder": "both"},
     "b32-decoder-both": {"batch_size": 32, "decoder": "both"},
+    # training batches drawn at random instead of from length-sorted pools (the estimator's
+    # default since issue 14; "_bucket" sets itnet_ts.estimators._training.BUCKET for the run)
+    "random-batches": {"_bucket": 1},
 }
 
 
@@ -82,18 +85,25 @@ def run_one(name: str, seed: int, args, data) -> dict:
     (``itnet_ts.bench.runs.run_model("itnet", ...)``: ``fit(cutoffs=, val_df=, val_cutoffs=)``,
     ``predict(df=, times=)``)."""
     from itnet_ts.bench.runs import run_model
+    from itnet_ts.estimators import _training
 
     print(f"  [{name} s{seed}] training ...", flush=True)
-    return run_model(
-        "itnet",
-        data,
-        seed,
-        epochs=args.epochs,
-        patience=args.patience,
-        device=args.device,
-        params=_variant(name),
-        variant=name,
-    )
+    params = _variant(name)
+    default_bucket = _training.BUCKET
+    _training.BUCKET = params.pop("_bucket", default_bucket)
+    try:
+        return run_model(
+            "itnet",
+            data,
+            seed,
+            epochs=args.epochs,
+            patience=args.patience,
+            device=args.device,
+            params=params,
+            variant=name,
+        )
+    finally:
+        _training.BUCKET = default_bucket
 
 
 def load_data(data_dir: Path):

@@ -168,21 +168,15 @@ def build_split(
 def bucketed_batches(
     split: BenchSplit, scaler, unit: float, batch_size: int, rng, bucket: int = 32
 ) -> Iterator:
-    """Shuffled batches of windows of similar query / history length (less padding)."""
+    """Shuffled batches of windows of similar query / history length (less padding; the
+    estimator's ``batch_order``)."""
     from itnet_ts.data._windows import make_batch
+    from itnet_ts.estimators._training import batch_order
 
     windows = split.windows
-    qn = np.diff(windows.q_indptr)
     hn = windows.hist_end - windows.hist_start
-    order = rng.permutation(len(windows))
-    groups = []
-    step = batch_size * bucket
-    for i in range(0, len(order), step):
-        chunk = order[i : i + step]
-        chunk = chunk[np.lexsort((hn[chunk], qn[chunk]))]
-        groups += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
-    for k in rng.permutation(len(groups)):
-        yield make_batch(split.ragged, windows, groups[k], scaler, unit)
+    for idx in batch_order(hn, np.diff(windows.q_indptr), batch_size, rng, bucket):
+        yield make_batch(split.ragged, windows, idx, scaler, unit)
 
 
 def predict_protocol(

@@ -108,3 +108,28 @@ def test_empty_histories_queries_and_window_sets():
     none = np.zeros(0, np.int64)
     assert len(s0) == 0
     assert_same_batch(s0.batch(none), make_batch(r, empty, none, scaler, 1.0))
+
+
+def test_batch_order_covers_every_window_once_and_pads_less():
+    from itnet_ts.estimators._training import batch_order
+
+    rng = np.random.default_rng(0)
+    h_len = rng.integers(1, 300, 5000)
+    q_len = rng.integers(1, 60, 5000)
+
+    def padded(groups):  # padded slots of history + queries
+        return sum(len(g) * (h_len[g].max() + q_len[g].max()) for g in groups)
+
+    bucketed = batch_order(h_len, q_len, 32, np.random.default_rng(1), bucket=32)
+    plain = batch_order(h_len, q_len, 32, np.random.default_rng(1), bucket=1)
+    for groups in (bucketed, plain):
+        np.testing.assert_array_equal(np.sort(np.concatenate(groups)), np.arange(5000))
+        assert max(len(g) for g in groups) == 32
+    assert padded(bucketed) < 0.75 * padded(plain)
+    # the same rng gives the same order; bucket=1 is a plain permutation cut into batches
+    again = batch_order(h_len, q_len, 32, np.random.default_rng(1), bucket=32)
+    assert all(np.array_equal(a, b) for a, b in zip(bucketed, again, strict=True))
+    np.testing.assert_array_equal(np.concatenate(plain), np.random.default_rng(1).permutation(5000))
+    # without an rng (evaluation): sorted by history length, then query count
+    ev = np.concatenate(batch_order(h_len, q_len, 32, None))
+    assert (np.diff(h_len[ev]) >= 0).all()
