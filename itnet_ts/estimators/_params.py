@@ -122,6 +122,7 @@ PARAMETER_CONSTRAINTS = {
     "weights": _options("uniform", "gap"),
     "start": _options("mix", "persistence"),
     "decoder": _options("recurrent", "attention", "both"),
+    "encoder_mode": _options("recurrent", "attention", "conv"),
     "max_epochs": _int(1),
     "batch_size": _int(1),
     "learning_rate": _real(0.0, lo_open=True),
@@ -155,4 +156,10 @@ def validate_params(est) -> None:
             f"level={params['level']!r}): pass quantiles= or level=, not both (level=[80] is "
             "the same as quantiles=[0.1, 0.5, 0.9], with interval columns y_hat-lo-80 / "
             "y_hat-hi-80 instead of y_hat_q0.1 / y_hat_q0.9)"
+        )
+    if params.get("encoder_mode") == "conv" and params.get("selective"):
+        raise ITNetInputError(
+            f"{type(est).__name__}(encoder_mode='conv', selective=True): conv mode needs a "
+            "kernel of the lag alone, and selective=True makes the elapsed time depend on the "
+            "input; use selective=False, or encoder_mode='recurrent' / 'attention'"
         )

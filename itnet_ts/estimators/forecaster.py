@@ -58,6 +58,12 @@ class ITNetForecaster(BaseEstimator):
             and fitted to the training windows first) or ``"persistence"`` (the last value).
         decoder: how a query reads the encoded history: ``"recurrent"`` (closed form from the
             final state), ``"attention"`` or ``"both"`` (see ``ITNetConfig``).
+        encoder_mode: how the encoder's integral transforms are evaluated: ``"recurrent"``
+            (default: a linear recurrence, O(N)), ``"attention"`` (the same transform as causal
+            sums over all earlier points, O(N^2) time and memory, the same forecasts) or
+            ``"conv"`` (a kernel of the lag alone: a continuous causal convolution; not with
+            ``selective=True``). After ``fit``, ``est.model_.set_encoder_mode(...)`` evaluates
+            the fitted model in another mode (docs/model.md).
         quantiles: quantile levels in (0, 1) to forecast, e.g. ``[0.1, 0.5, 0.9]``: adds the
             columns ``y_hat_q0.1, ...``. ``level``: central interval levels in (0, 100), e.g.
             ``[80, 95]``: adds ``y_hat-lo-80, y_hat-hi-80, ...`` (Nixtla style). Not both.
@@ -106,6 +112,7 @@ class ITNetForecaster(BaseEstimator):
         weights: str = "uniform",
         start: str = "mix",
         decoder: str = "recurrent",
+        encoder_mode: str = "recurrent",
         quantiles: list[float] | None = None,
         level: list[float] | None = None,
         futr_exog_list: list[str] | None = None,
@@ -135,6 +142,7 @@ class ITNetForecaster(BaseEstimator):
         self.weights = weights
         self.start = start
         self.decoder = decoder
+        self.encoder_mode = encoder_mode
         self.quantiles = quantiles
         self.level = level
         self.futr_exog_list = futr_exog_list
@@ -278,6 +286,7 @@ class ITNetForecaster(BaseEstimator):
             weights=self.weights,
             start=self.start,
             decoder=self.decoder,
+            encoder_mode=self.encoder_mode,
             n_outputs=plan.n_outputs,
             n_static=cov.n_static,
             n_futr=cov.n_futr,

@@ -42,6 +42,15 @@ class ITNetConfig:
         per-channel, per-lead-time combination of simple predictors: global mean, last value,
         history mean, recent mean, damped trend; ``itnet_ts.model.baselines``) or
         "persistence" (the channel's last value; models saved before "mix" existed).
+    encoder_mode: how each encoder block's integral transform is evaluated (one kernel
+        parameterisation, three modes; ``itnet_ts.model.layers.RecurrentTransform``):
+        "recurrent" (the linear recurrence: O(N) time and memory, the default), "attention"
+        (the same transform as causal weighted sums over all earlier points: O(N^2), same
+        outputs), or "conv" (kernel factors that do not depend on the input, so the kernel is
+        a function of the lag alone: a continuous causal convolution, evaluated O(N^2);
+        incompatible with ``selective``). A model trained in any mode can be evaluated in
+        "recurrent" or "attention" mode (``ITNet.set_encoder_mode``); only a model trained in
+        "conv" mode has a lag-only kernel to evaluate in "conv" mode.
     """
 
     n_channels: int = 1
@@ -66,6 +75,7 @@ class ITNetConfig:
     n_static: int = 0
     n_futr: int = 0
     start: str = "mix"
+    encoder_mode: str = "recurrent"
 
     def to_dict(self) -> dict:
         return asdict(self)

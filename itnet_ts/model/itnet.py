@@ -83,6 +83,7 @@ class ITNet(nn.Module):
                 oscillatory=cfg.oscillatory,
                 selective=cfg.selective,
                 kwn=cfg.kwn,
+                mode=cfg.encoder_mode,
             )
             for _ in range(cfg.n_layers)
         )
@@ -120,6 +121,20 @@ class ITNet(nn.Module):
         self.register_buffer("fallback", torch.zeros(C, dtype=torch.long))
 
     # ---- encoder -------------------------------------------------------------------------
+    @property
+    def encoder_mode(self) -> str:
+        """How the encoder's transforms are evaluated now (see ``set_encoder_mode``)."""
+        return self.blocks[0].transform.mode
+
+    def set_encoder_mode(self, mode: str) -> ITNet:
+        """Evaluate the encoder in ``mode`` ("recurrent", "attention", "conv") from now on,
+        with the same parameters: "recurrent" and "attention" give the same forecasts (up to
+        rounding); "conv" only for models built with ``encoder_mode="conv"`` (a ValueError
+        says so otherwise). The saved config keeps the mode the model was built with."""
+        for block in self.blocks:
+            block.transform.set_mode(mode)
+        return self
+
     def _weights(self, dtau: Tensor, valid: Tensor) -> Tensor:
         """Importance weights (B, N): 0 on padding."""
         if self.cfg.weights == "uniform":

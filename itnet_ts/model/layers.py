@@ -1,8 +1,9 @@
-"""ITNet layers: the integral transform as nn.Modules in its three modes.
+"""ITNet layers: the integral transform as nn.Modules.
 
-``RecurrentTransform`` is the recurrent mode (a continuous-time linear recurrence over the
-observations, evaluated by ``itnet_ts.ops.recurrent_scan``); ``ConvTransform`` and
-``AttentionTransform`` are the conv and attention modes of the same operator.
+``RecurrentTransform`` is the encoder's transform, evaluated in recurrent mode (a
+continuous-time linear recurrence over the observations, ``itnet_ts.ops.recurrent_scan``) or
+as the equivalent causal sums in attention / conv mode (``recurrent_quadratic``).
+``AttentionTransform`` (content kernel plus a learned lag kernel) is the attention decoder.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from itnet_ts.ops import recurrent_scan, transform_read
-from itnet_ts.ops.transform_reference import attention_transform, conv_transform
+from itnet_ts.ops.transform_reference import attention_transform, recurrent_quadratic
 
 __all__ = [
+    "ENCODER_MODES",
     "AttentionTransform",
-    "ConvTransform",
     "FourierFeatures",
     "RecurrentBlock",
     "RecurrentTransform",
@@ -39,11 +40,18 @@ class FourierFeatures(nn.Module):
         return torch.cat([torch.sin(ang), torch.cos(ang), torch.log1p(x.abs())[..., None]], -1)
 
 
-class RecurrentTransform(nn.Module):
-    """Recurrent-mode integral transform over one sequence of observation features.
+ENCODER_MODES = ("recurrent", "attention", "conv")
 
-    ``u = V h``, kernel factors ``B_n, C_n = MLP(h_n)`` (low rank R), decays ``lam > 0`` per
-    (D, R), optional oscillatory ``omega`` and selectivity; output ``LayerNorm(y) W_o``.
+
+class RecurrentTransform(nn.Module):
+    """The ITNet integral transform over one sequence of observation features.
+
+    ``u = V h``, kernel factors ``B_n, C_n = MLP(h_n)`` (low rank R; with ``lag_only``, learned
+    constants instead, so the kernel depends on the lag alone), decays ``lam > 0`` per (D, R),
+    optional oscillatory ``omega`` and selectivity; output ``LayerNorm(y) W_o``. ``mode``
+    (settable) picks the evaluation: "recurrent" (the scan), "attention" or "conv" (the
+    quadratic causal sums of ``recurrent_quadratic``; "conv" needs ``lag_only``). A step with
+    an initial state (streaming) always runs the scan.
     """
 
     def __init__(
@@ -56,11 +64,23 @@ class RecurrentTransform(nn.Module):
         oscillatory: bool = False,
         selective: bool = False,
         kwn: bool = False,
+        mode: str = "recurrent",
     ):
         super().__init__()
         D, R = d_model, rank
         self.value = nn.Linear(D, D)
-        self.factors = nn.Sequential(nn.Linear(D, hidden), nn.GELU(), nn.Linear(hidden, 2 * R))
+        self.lag_only = mode == "conv"
+        if self.lag_only and selective:
+            raise ValueError(
+                "encoder_mode='conv' needs a kernel of the lag alone; selective=True makes the "
+                "elapsed time depend on the input. Use selective=False, or another mode."
+            )
+        if self.lag_only:  # constant factors: B, C of the kernel are not functions of h_n
+            self.factors = None
+            g = torch.Generator().manual_seed(1)
+            self.const_factors = nn.Parameter(torch.randn(2 * R, generator=g) / math.sqrt(R))
+        else:
+            self.factors = nn.Sequential(nn.Linear(D, hidden), nn.GELU(), nn.Linear(hidden, 2 * R))
         # decay time scales spread log-uniformly over [timescale_min, timescale_max]
         scales = torch.logspace(math.log10(timescale_min), math.log10(timescale_max), D * R)
         scales = scales[torch.randperm(D * R, generator=torch.Generator().manual_seed(0))]
@@ -75,6 +95,21 @@ class RecurrentTransform(nn.Module):
         self.kwn = kwn
         self.norm = nn.LayerNorm(D)
         self.out = nn.Linear(D, D)
+        self.mode = "recurrent"
+        self.set_mode(mode)
+
+    def set_mode(self, mode: str) -> None:
+        """Evaluate in ``mode`` from now on (the parameters are unchanged)."""
+        if mode not in ENCODER_MODES:
+            raise ValueError(f"encoder_mode must be one of {list(ENCODER_MODES)}, got {mode!r}")
+        if mode == "conv" and not self.lag_only:
+            raise ValueError(
+                "this transform's kernel factors depend on the input (trained in 'recurrent' "
+                "or 'attention' mode), so it has no kernel of the lag alone to evaluate as a "
+                "convolution; evaluate it in 'recurrent' or 'attention' mode, or train with "
+                "encoder_mode='conv'"
+            )
+        self.mode = mode
 
     @property
     def lam(self) -> Tensor:
@@ -82,13 +117,23 @@ class RecurrentTransform(nn.Module):
 
     def scan_inputs(self, h: Tensor) -> dict:
         """Per-step scan inputs from features ``h`` (B, N, D)."""
-        Bm, Cm = self.factors(h).chunk(2, dim=-1)  # (B, N, R) each
+        if self.lag_only:
+            f = self.const_factors.to(h.dtype).expand(*h.shape[:-1], -1).contiguous()
+        else:
+            f = self.factors(h)
+        Bm, Cm = f.chunk(2, dim=-1)  # (B, N, R) each
         sel = F.softplus(self.sel(h)) if self.sel is not None else None
         return dict(u=self.value(h), Bm=Bm, Cm=Cm, sel=sel)
 
     def forward(self, h: Tensor, dtau: Tensor, w: Tensor, s0: Tensor | None = None):
         """h (B, N, D), dtau (B, N), w (B, N) -> y (B, N, D), state (B, S, D, R)."""
         p = self.scan_inputs(h)
+        if self.mode != "recurrent" and s0 is None:  # the same sums, O(N^2)
+            y, state = recurrent_quadratic(
+                p["u"], dtau, w, p["Bm"], p["Cm"], self.lam, omega=self.omega, sel=p["sel"],
+                skip=self.skip, kwn=self.kwn,
+            )  # fmt: skip
+            return self.out(self.norm(y)), state
         y, state = recurrent_scan(
             p["u"],
             dtau,
@@ -134,21 +179,6 @@ class RecurrentBlock(nn.Module):
         h = h + self.drop(y)
         h = h + self.drop(self.ffn(self.norm2(h)))
         return h, state
-
-
-class ConvTransform(nn.Module):
-    """Conv-mode integral transform: ``K = k_theta(tau - tau_j)``, an MLP of the lag with
-    finite support (continuous convolution)."""
-
-    def __init__(self, d_model: int, hidden: int, support: float):
-        super().__init__()
-        self.support = support
-        self.kernel = nn.Sequential(nn.Linear(1, hidden), nn.GELU(), nn.Linear(hidden, d_model))
-        self.value = nn.Linear(d_model, d_model)
-
-    def forward(self, q_tau: Tensor, k_tau: Tensor, h: Tensor, w: Tensor) -> Tensor:
-        """q_tau (B, M), k_tau (B, N), h (B, N, D), w (B, N) -> (B, M, D)."""
-        return conv_transform(q_tau, k_tau, self.value(h), w, self.kernel, self.support)
 
 
 class AttentionTransform(nn.Module):

@@ -97,3 +97,43 @@ def test_scan_padding_leaves_state_unchanged():
     padded["dtau"][:, 6:] = 0
     _, s_pad = scan_reference(*padded.values(), lam, kwn=True)
     torch.testing.assert_close(s_short, s_pad)
+
+
+@pytest.mark.parametrize("omega,sel,skip,kwn", [
+    (False, False, False, False), (True, False, True, False), (False, True, False, True),
+    (True, True, True, True),
+])  # fmt: skip
+def test_quadratic_form_equals_the_scan_outputs_state_and_gradients(omega, sel, skip, kwn):
+    """Attention form of the recurrent transform (O(N^2), row blocks, checkpointed) against
+    the scan, on irregular times with simultaneous points and right padding."""
+    from itnet_ts.ops.transform_reference import recurrent_quadratic
+
+    gen = torch.Generator().manual_seed(5)
+    B, N, D, R = 3, 23, 4, 3
+    tau = _irregular(B, N, gen)
+    dtau = torch.diff(tau, dim=1, prepend=tau[:, :1])
+    w = torch.rand(B, N, generator=gen) + 0.1
+    dtau[1, 17:], w[1, 17:] = 0.0, 0.0  # padding: no time passes, no weight
+    leaves = dict(
+        u=torch.randn(B, N, D, generator=gen), Bm=torch.randn(B, N, R, generator=gen),
+        Cm=torch.randn(B, N, R, generator=gen), lam=torch.rand(D, R, generator=gen) + 0.05,
+    )  # fmt: skip
+    if omega:
+        leaves["omega"] = torch.rand(D, R, generator=gen) * 3
+    if sel:
+        leaves["sel"] = torch.rand(B, N, D, generator=gen) + 0.5
+    if skip:
+        leaves["skip"] = torch.randn(D, generator=gen)
+    leaves = {k: v.requires_grad_() for k, v in leaves.items()}
+    gy, gs = torch.randn(B, N, D, generator=gen), None
+    outs = []
+    for fn, kw in ((scan_reference, {}), (recurrent_quadratic, {"max_elements": 500})):
+        y, state = fn(dtau=dtau, w=w, kwn=kwn, **leaves, **kw)
+        gs = torch.randn(state.shape, generator=torch.Generator().manual_seed(6))
+        grads = torch.autograd.grad((y * gy).sum() + (state * gs).sum(), list(leaves.values()))
+        outs.append((y, state, grads))
+    (y0, s0, g0), (y1, s1, g1) = outs
+    torch.testing.assert_close(y1, y0, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(s1, s0, rtol=1e-10, atol=1e-10)
+    for a, b in zip(g1, g0, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
