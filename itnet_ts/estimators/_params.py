@@ -123,6 +123,7 @@ PARAMETER_CONSTRAINTS = {
     "start": _options("mix", "persistence"),
     "decoder": _options("recurrent", "attention", "both"),
     "encoder_mode": _options("recurrent", "attention", "conv"),
+    "integration": _options("exact", "monte_carlo"),
     "max_epochs": _int(1),
     "batch_size": _int(1),
     "learning_rate": _real(0.0, lo_open=True),

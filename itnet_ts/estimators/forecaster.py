@@ -64,6 +64,10 @@ class ITNetForecaster(BaseEstimator):
             ``"conv"`` (a kernel of the lag alone: a continuous causal convolution; not with
             ``selective=True``). After ``fit``, ``est.model_.set_encoder_mode(...)`` evaluates
             the fitted model in another mode (docs/model.md).
+        integration: ``"exact"`` (default: the encoder integrates every history point) or
+            ``"monte_carlo"``: while training, M(N) ~ 8 sqrt(N) sampled points (at least 64;
+            the most recent half always) with inverse-probability weights, so long histories
+            (a large ``max_history``) train at a fraction of the cost; forecasts stay exact.
         quantiles: quantile levels in (0, 1) to forecast, e.g. ``[0.1, 0.5, 0.9]``: adds the
             columns ``y_hat_q0.1, ...``. ``level``: central interval levels in (0, 100), e.g.
             ``[80, 95]``: adds ``y_hat-lo-80, y_hat-hi-80, ...`` (Nixtla style). Not both.
@@ -113,6 +117,7 @@ class ITNetForecaster(BaseEstimator):
         start: str = "mix",
         decoder: str = "recurrent",
         encoder_mode: str = "recurrent",
+        integration: str = "exact",
         quantiles: list[float] | None = None,
         level: list[float] | None = None,
         futr_exog_list: list[str] | None = None,
@@ -143,6 +148,7 @@ class ITNetForecaster(BaseEstimator):
         self.start = start
         self.decoder = decoder
         self.encoder_mode = encoder_mode
+        self.integration = integration
         self.quantiles = quantiles
         self.level = level
         self.futr_exog_list = futr_exog_list
@@ -287,6 +293,7 @@ class ITNetForecaster(BaseEstimator):
             start=self.start,
             decoder=self.decoder,
             encoder_mode=self.encoder_mode,
+            integration=self.integration,
             n_outputs=plan.n_outputs,
             n_static=cov.n_static,
             n_futr=cov.n_futr,

@@ -51,6 +51,10 @@ class ITNetConfig:
         incompatible with ``selective``). A model trained in any mode can be evaluated in
         "recurrent" or "attention" mode (``ITNet.set_encoder_mode``); only a model trained in
         "conv" mode has a lag-only kernel to evaluate in "conv" mode.
+    integration: "exact" (every history point) or "monte_carlo": while training, the encoder
+        integrates M(N) = min(N, max(mc_min_points, ceil(mc_factor * sqrt(N)))) sampled points
+        with inverse-probability weights (``itnet_ts.model.monte_carlo``); predictions stay
+        exact.
     """
 
     n_channels: int = 1
@@ -76,6 +80,9 @@ class ITNetConfig:
     n_futr: int = 0
     start: str = "mix"
     encoder_mode: str = "recurrent"
+    integration: str = "exact"
+    mc_min_points: int = 64
+    mc_factor: float = 8.0
 
     def to_dict(self) -> dict:
         return asdict(self)

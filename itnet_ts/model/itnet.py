@@ -22,6 +22,7 @@ from itnet_ts.data._windows import Batch
 from itnet_ts.model.baselines import BaselineMix, ew_stats, ew_step, predictor_values
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.layers import AttentionTransform, FourierFeatures, RecurrentBlock
+from itnet_ts.model.monte_carlo import mc_points, mc_subsample
 
 __all__ = ["EncoderState", "ITNet"]
 
@@ -89,6 +90,10 @@ class ITNet(nn.Module):
         )
         self.norm_out = nn.LayerNorm(D)
         self.channel_emb = nn.Embedding(C, D)
+        if cfg.integration not in ("exact", "monte_carlo"):
+            raise ValueError(
+                f"integration must be 'exact' or 'monte_carlo', got {cfg.integration!r}"
+            )
         if cfg.decoder not in ("recurrent", "attention", "both"):
             raise ValueError(
                 f"decoder must be 'recurrent', 'attention' or 'both', got {cfg.decoder!r}"
@@ -163,15 +168,29 @@ class ITNet(nn.Module):
         h = self._tokens(
             batch.values, batch.mask, batch.age, batch.seen, dtau, batch.futr, batch.static
         )  # (B, N, D)
+        tau, valid = batch.tau, batch.valid
+        if self.training and self.cfg.integration == "monte_carlo":
+            h, tau, dtau, w, valid = self._mc_sample(h, tau, w, valid)
         states = []
         for block in self.blocks:
             h, s = block(h, dtau, w)
             states.append(s)
         st = self._summary(batch, states)
         if self.cfg.decoder != "recurrent":
-            st.memory, st.memory_tau = h, batch.tau * batch.valid
-            st.memory_valid = batch.valid.to(h.dtype)
+            st.memory, st.memory_tau = h, tau * valid
+            st.memory_valid = valid.to(h.dtype)
         return st
+
+    def _mc_sample(self, h: Tensor, tau: Tensor, w: Tensor, valid: Tensor):
+        """Monte Carlo integration (``itnet_ts.model.monte_carlo``): M(N) of the N tokens,
+        weights divided by their inclusion probability; elapsed times between kept tokens."""
+        m = mc_points(valid.sum(1), self.cfg.mc_min_points, self.cfg.mc_factor)
+        idx, keep, inv_pi = mc_subsample(valid, m)
+        h = h.gather(1, idx[..., None].expand(-1, -1, h.shape[-1])) * keep[..., None]
+        tau = tau.gather(1, idx) * keep
+        dtau = torch.diff(tau, dim=1, prepend=tau[:, :1]).clamp(min=0) * keep
+        w = w.gather(1, idx) * inv_pi.to(w.dtype)
+        return h, tau, dtau, w, keep
 
     def _summary(self, batch: Batch, states: list[Tensor]) -> EncoderState:
         """The per-channel history summaries of ``batch`` (everything but the memory)."""
