@@ -849,24 +849,17 @@ def evaluate_cmd(
 
 
 def _save_figure(fig, out: Path, overwrite: bool) -> None:
-    import os
-
+    from itnet_ts._files import atomic_write
     from itnet_ts.errors import ITNetInputError
 
-    from ._io import temp_path
+    from ._io import check_new_file
 
     suffix = out.suffix.lower()
     if suffix not in (".png", ".svg", ".pdf", ".jpg", ".jpeg"):
         raise ITNetInputError(f"--out {out}: unknown image type {suffix!r}; use .png, .svg or .pdf")
-    if out.exists() and not overwrite:
-        raise ITNetInputError(f"{out} already exists; pass --overwrite to replace it")
-    tmp = temp_path(out)
-    try:
+    check_new_file(out, overwrite)
+    with atomic_write(out) as tmp:
         fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").replace("jpg", "jpeg"))
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @app.command()
