@@ -184,8 +184,9 @@ def _missing_column(name: str, role: str, param: str, columns: Sequence[str]) ->
     match = _suggest(name, columns)
     guess = f"; did you mean {match!r}?" if match else "."
     return ITNetInputError(
-        f"{role} column {name!r} not found in the frame (columns: {shown}{more}){guess} "
-        f"Pass {param}='<column name>' to name it."
+        f"{role} column {name!r} not found in the frame (columns: {shown}{more}){guess}",
+        param=param,
+        hint=f"Pass {param}='<column name>' to name it.",
     )
 
 
