@@ -7,7 +7,13 @@ from pathlib import Path
 from itnet_ts._files import atomic_write
 from itnet_ts.errors import ITNetInputError
 
-__all__ = ["MissingFileError", "check_new_file", "read_table", "write_table_atomic"]
+__all__ = [
+    "MissingFileError",
+    "check_new_file",
+    "check_outputs",
+    "read_table",
+    "write_table_atomic",
+]
 
 
 class MissingFileError(ITNetInputError):
@@ -69,5 +75,14 @@ def write_table_atomic(df, path: Path, overwrite: bool) -> Path:
 
 def check_new_file(path: Path, overwrite: bool) -> None:
     """Refuse to replace an existing output file unless ``--overwrite`` was given."""
-    if path.exists() and not overwrite:
-        raise ITNetInputError(f"{path} already exists; pass --overwrite to replace it")
+    check_outputs((path, ""), overwrite=overwrite)
+
+
+def check_outputs(*targets: tuple[Path | None, str], overwrite: bool) -> None:
+    """Fail fast, before any long work, when an output exists and --overwrite is not given;
+    ``targets``: (path or None, the option that names it)."""
+    for target, option in targets:
+        if target is not None and target.exists() and not overwrite:
+            raise ITNetInputError(
+                f"{option} {target}".strip() + " already exists; pass --overwrite to replace it"
+            )
