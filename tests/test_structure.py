@@ -133,7 +133,6 @@ MAY_USE = {
 TOP_LEVEL = {
     "itnet_ts.errors": "ground",
     "itnet_ts._files": "ground",
-    "itnet_ts._frames": "data",  # frame helpers of metrics and plotting (issue 11: into data/)
     "itnet_ts.metrics": "metrics",
     "itnet_ts.plotting": "metrics",
 }

@@ -94,7 +94,7 @@ def unwanted_columns(plan: QuantilePlan, level=None, quantiles=None) -> list[str
     quantiles of ``quantiles`` are wanted (both ``None``: keep all the model makes). A level
     the model was not fitted with is an error naming the parameter (``param="level"`` /
     ``"quantiles"``)."""
-    from itnet_ts._frames import parse_pred_columns
+    from itnet_ts.data._frames import parse_pred_columns
     from itnet_ts.errors import ITNetInputError
 
     if level is None and quantiles is None:

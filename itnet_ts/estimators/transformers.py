@@ -35,7 +35,7 @@ import polars as pl
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from itnet_ts._frames import PRED_COL, frame_library, parse_pred_columns, to_library, to_polars
+from itnet_ts.data._frames import PRED_COL, frame_library, parse_pred_columns, to_library, to_polars
 from itnet_ts.data._ingest import (
     FrameSpec,
     ingest,
@@ -502,7 +502,7 @@ class TimeTransformer(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """Times -> numbers ``(t - origin) / unit``."""
-        from itnet_ts._frames import canonical_time
+        from itnet_ts.data._frames import canonical_time
 
         check_is_fitted(self, "unit_")
         library = frame_library(X)
