@@ -27,12 +27,16 @@ __all__ = ["exit_code", "fail", "guarded", "message"]
 EXIT_UNEXPECTED, EXIT_INPUT, EXIT_MISSING, EXIT_MODEL, EXIT_DIVERGED = 1, 3, 4, 5, 6
 EXIT_INTERRUPTED = 130
 
-# hints for the library's parameters, in command-line words (ITNetInputError.param -> hint)
+# the library's parameters as command-line options, and what to do about them there
+# (ITNetInputError.param -> option, hint)
+_COLUMNS = ("id", "time", "target", "variable", "value")
+_OPTIONS = {
+    **{f"{col}_col": f"--{col}-col" for col in _COLUMNS},
+    "level": "--level",
+    "quantiles": "--quantiles",
+}
 _HINTS = {
-    **{
-        f"{col}_col": f"Pass --{col}-col <column name> to name it."
-        for col in ("id", "time", "target", "variable", "value")
-    },
+    **{f"{col}_col": f"Pass --{col}-col <column name> to name it." for col in _COLUMNS},
     "level": "(refit with --level)",
     "quantiles": "(refit with --quantiles)",
 }
@@ -68,7 +72,7 @@ def message(exc: BaseException) -> str:
     from itnet_ts.errors import ITNetInputError
 
     if isinstance(exc, ITNetInputError) and exc.param in _HINTS:
-        lead = "" if exc.value is None else f"--{exc.param.replace('_', '-')} {_value(exc.value)}: "
+        lead = "" if exc.value is None else f"{_OPTIONS[exc.param]} {_value(exc.value)}: "
         return f"{lead}{exc.problem} {_HINTS[exc.param]}"
     text = str(exc)
     for python, cli in _COVARIATE_WORDING:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,12 +29,30 @@ from itnet_ts.errors import ITNetInputError
 __all__ = ["atomic_write", "default_file_mode", "write_bytes_atomic", "write_text_atomic"]
 
 
+_UMASK_LOCK = threading.Lock()
+
+
 def default_file_mode() -> int:
     """The permissions a plain ``open(path, "w")`` gives under the current umask
     (``mkstemp`` alone gives 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system allows (Linux): Dask
+    writes partitions from several threads at once, and setting the umask to read it is a
+    race in which one thread can leave it changed for good."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:  # elsewhere: set and restore it, one thread at a time
+        umask = os.umask(0o022)
+        os.umask(umask)
+    return umask
 
 
 @contextlib.contextmanager

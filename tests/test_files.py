@@ -37,6 +37,20 @@ def test_writes_the_content_with_ordinary_permissions(tmp_path):
     assert target.read_text(encoding="utf-8") == "± again"
 
 
+def test_concurrent_writes_leave_the_umask_alone(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = os.umask(0o027)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda i: write_bytes_atomic(tmp_path / f"{i}.bin", b"x"), range(64)))
+        assert os.umask(0o027) == 0o027
+        modes = {(tmp_path / f"{i}.bin").stat().st_mode & 0o777 for i in range(64)}
+        assert modes == {0o640}
+    finally:
+        os.umask(before)
+
+
 def test_the_target_is_never_half_written(tmp_path):
     target = tmp_path / "t.txt"
     target.write_text("old")
