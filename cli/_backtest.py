@@ -9,7 +9,7 @@ import typer
 
 from ._echo import echo_json, echo_table, records
 from ._errors import guarded
-from ._io import check_outputs
+from ._io import check_outputs, covariate_files
 from ._options import (
     DataArg,
     Debug,
@@ -31,10 +31,10 @@ from ._options import (
     check_h,
     columns,
     data_path,
+    estimator,
     number_or_str,
     split_list,
 )
-from ._train import covariate_files, estimator
 
 
 @guarded

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from itnet_ts._files import atomic_write
 from itnet_ts.errors import ITNetInputError
@@ -11,6 +12,7 @@ __all__ = [
     "MissingFileError",
     "check_new_file",
     "check_outputs",
+    "covariate_files",
     "read_table",
     "write_table_atomic",
 ]
@@ -86,3 +88,14 @@ def check_outputs(*targets: tuple[Path | None, str], overwrite: bool) -> None:
             raise ITNetInputError(
                 f"{option} {target}".strip() + " already exists; pass --overwrite to replace it"
             )
+
+
+def covariate_files(static: Path | None, futr: Path | None) -> dict[str, Any]:
+    """``--static`` / ``--futr`` files read (a missing one: exit 4 naming the option), as the
+    ``static_df`` / ``futr_df`` keyword arguments of those given."""
+    out: dict[str, Any] = {}
+    if static is not None:
+        out["static_df"] = read_table(static, "--static")
+    if futr is not None:
+        out["futr_df"] = read_table(futr, "--futr")
+    return out

@@ -1,5 +1,6 @@
 """Options shared by the commands: their declarations (``Annotated`` types, one help text
-each) and the parsing of their values (``--level 80,95``, ``-p d_model=32``, ...)."""
+each), the parsing of their values (``--level 80,95``, ``-p d_model=32``, ...), and the
+forecaster they describe (:func:`estimator`)."""
 
 from __future__ import annotations
 
@@ -184,3 +185,47 @@ def data_path(data: Path | None, sample: bool) -> Path:
         return sample_path()
     assert data is not None
     return data
+
+
+def estimator(
+    params: list[str] | None,
+    quiet: bool,
+    *,
+    horizon=None,
+    max_epochs=None,
+    seed=None,
+    level: str | None = None,
+    quantiles: str | None = None,
+    futr_cols: str | None = None,
+):
+    """The ``ITNetForecaster`` that ``-p KEY=VALUE``, ``--level`` / ``--quantiles`` /
+    ``--futr-cols`` and the training options ask for (unknown keys and a value given twice
+    are errors naming the option)."""
+    from itnet_ts.errors import ITNetInputError
+    from itnet_ts.estimators import ITNetForecaster
+
+    kwargs: dict[str, Any] = {"verbose": not quiet}
+    for name, option, raw in (
+        ("level", "--level", level),
+        ("quantiles", "--quantiles", quantiles),
+        ("futr_exog_list", "--futr-cols", futr_cols),
+    ):
+        if raw is not None:
+            if any(p.partition("=")[0].strip().replace("-", "_") == name for p in params or []):
+                raise ITNetInputError(f"give {option} or -p {name}=..., not both")
+            kwargs[name] = futr_names(raw) if option == "--futr-cols" else levels(raw, option)
+    if horizon is not None:
+        kwargs["horizon"] = horizon
+    if max_epochs is not None:
+        kwargs["max_epochs"] = max_epochs
+    if seed is not None:
+        kwargs["random_state"] = seed
+    given = parse_params(params)
+    known = ITNetForecaster().get_params(deep=False)
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ITNetInputError(
+            f"--param {unknown[0]}: not a hyperparameter; known: {', '.join(sorted(known))}"
+        )
+    kwargs.update(given)
+    return ITNetForecaster(**kwargs)

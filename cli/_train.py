@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from ._echo import echo_json, echo_table
 from ._errors import guarded
-from ._io import check_outputs
+from ._io import check_outputs, covariate_files
 from ._options import (
     DataArg,
     Debug,
@@ -36,65 +36,10 @@ from ._options import (
     check_h,
     columns,
     data_path,
-    futr_names,
+    estimator,
     levels,
     number_or_str,
-    parse_params,
 )
-
-
-def estimator(
-    params: list[str] | None,
-    quiet: bool,
-    *,
-    horizon=None,
-    max_epochs=None,
-    seed=None,
-    level: str | None = None,
-    quantiles: str | None = None,
-    futr_cols: str | None = None,
-):
-    from itnet_ts.errors import ITNetInputError
-    from itnet_ts.estimators import ITNetForecaster
-
-    kwargs: dict[str, Any] = {"verbose": not quiet}
-    for name, option, raw in (
-        ("level", "--level", level),
-        ("quantiles", "--quantiles", quantiles),
-        ("futr_exog_list", "--futr-cols", futr_cols),
-    ):
-        if raw is not None:
-            if any(p.partition("=")[0].strip().replace("-", "_") == name for p in params or []):
-                raise ITNetInputError(f"give {option} or -p {name}=..., not both")
-            kwargs[name] = futr_names(raw) if option == "--futr-cols" else levels(raw, option)
-    if horizon is not None:
-        kwargs["horizon"] = horizon
-    if max_epochs is not None:
-        kwargs["max_epochs"] = max_epochs
-    if seed is not None:
-        kwargs["random_state"] = seed
-    given = parse_params(params)
-    known = ITNetForecaster().get_params(deep=False)
-    unknown = sorted(set(given) - set(known))
-    if unknown:
-        raise ITNetInputError(
-            f"--param {unknown[0]}: not a hyperparameter; known: {', '.join(sorted(known))}"
-        )
-    kwargs.update(given)
-    return ITNetForecaster(**kwargs)
-
-
-def covariate_files(static: Path | None, futr: Path | None) -> dict[str, Any]:
-    """``--static`` / ``--futr`` files read (a missing one: exit 4 naming the option), as the
-    ``static_df`` / ``futr_df`` keyword arguments of those given."""
-    from ._io import read_table
-
-    out: dict[str, Any] = {}
-    if static is not None:
-        out["static_df"] = read_table(static, "--static")
-    if futr is not None:
-        out["futr_df"] = read_table(futr, "--futr")
-    return out
 
 
 def check_futr_options(futr_cols: str | None, futr: Path | None) -> None:
