@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+import typer
+
+from ._echo import echo_json
+from ._errors import guarded
+from ._options import Debug, JsonOut, Quiet, parse_params
 
 DEFAULT_MODELS = "itnet,persistence,history_mean"
 
@@ -105,4 +111,105 @@ def run_bench(
         force=force,
         progress=progress,
         command=shlex.join(command),
+    )
+
+
+@guarded
+def bench(
+    dataset: Annotated[
+        str,
+        typer.Option("--dataset", "-d", help="Datasets, comma-separated: synthetic, physionet."),
+    ] = "synthetic",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="Models, comma-separated: itnet, grud, persistence, history_mean."
+        ),
+    ] = "itnet,persistence,history_mean",
+    seeds: Annotated[
+        str, typer.Option("--seeds", "--seed", help="Seeds, comma-separated: one run each.")
+    ] = "0",
+    epochs: Annotated[
+        int, typer.Option("--epochs", "--max-epochs", help="Training epochs at most.")
+    ] = 5,
+    patience: Annotated[
+        int, typer.Option("--patience", help="Early stopping: epochs without a better val MSE.")
+    ] = 10,
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")] = "cpu",
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Folder for the run files, results.json and results.md."),
+    ] = Path("itnet-bench"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Rerun runs already finished in --out.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="physionet: folder of set-a/b/c.tar.gz (default: $ITNET_PHYSIONET_DIR).",
+        ),
+    ] = None,
+    split_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--split-json", help="physionet: split file (default: DATA_DIR/split_tpatchgnn.json)."
+        ),
+    ] = None,
+    protocol_check: Annotated[
+        bool,
+        typer.Option(
+            "--protocol-check/--no-protocol-check",
+            help="physionet: check split sizes and min / max against the published protocol.",
+        ),
+    ] = True,
+    n_train: Annotated[int, typer.Option("--n-train", help="synthetic: training series.")] = 64,
+    n_val: Annotated[
+        int | None,
+        typer.Option("--n-val", help="synthetic: validation series (default: --n-test)."),
+    ] = None,
+    n_test: Annotated[int, typer.Option("--n-test", help="synthetic: held-out test series.")] = 32,
+    family: Annotated[str, typer.Option("--family", help="synthetic: family.")] = "mixed",
+    length: Annotated[
+        float, typer.Option("--length", help="synthetic: time span of a series.")
+    ] = 100.0,
+    horizon: Annotated[
+        float, typer.Option("--horizon", help="synthetic: held-out horizon.")
+    ] = 10.0,
+    data_seed: Annotated[int, typer.Option("--data-seed", help="synthetic: seed of the draw.")] = 0,
+    params: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            help="Hyperparameter KEY=VALUE or MODEL.KEY=VALUE (repeatable), e.g. -p d_model=32 "
+            "-p grud.hidden=32; a plain KEY goes to every model that has it.",
+        ),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="torch threads (default: torch's).")
+    ] = None,
+    json_out: JsonOut = False,
+    quiet: Quiet = False,
+    debug: Debug = False,
+) -> None:
+    """Benchmark models on datasets and seeds: MSE, MAE, time, memory."""
+    result = run_bench(
+        dataset=dataset, model=model, seeds=seeds, epochs=epochs, patience=patience,
+        device=device, out=out, force=force, params=parse_params(params), data_dir=data_dir,
+        split_json=split_json, protocol_check=protocol_check,
+        synthetic=dict(n_train=n_train, n_val=n_val, n_test=n_test, family=family,
+                       length=length, horizon=horizon, seed=data_seed),
+        threads=threads, progress=not quiet,
+    )  # fmt: skip
+    if json_out:
+        echo_json(result)
+        return
+    from itnet_ts.bench.report import markdown
+
+    typer.echo(markdown(result["summary"]).rstrip("\n"))
+    n_new = len(result["rerun"])
+    typer.echo(
+        f"{n_new} run(s) done, {len(result['runs']) - n_new} reused; wrote "
+        f"{out / 'results.json'} and {out / 'results.md'}"
     )

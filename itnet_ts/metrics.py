@@ -211,7 +211,7 @@ def evaluate(
     """
     import polars as pl
 
-    from itnet_ts._frames import frame_library, harmonize_ids, pred_view, to_library, to_polars
+    from itnet_ts.data._frames import frame_library, harmonize_ids, pred_view, to_library, to_polars
     from itnet_ts.data._ingest import ingest
 
     library = frame_library(forecasts)

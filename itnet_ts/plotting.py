@@ -77,7 +77,7 @@ def plot_forecast(
     import matplotlib.pyplot as plt
     import polars as pl
 
-    from itnet_ts._frames import as_plot_time, pred_view
+    from itnet_ts.data._frames import as_plot_time, pred_view
     from itnet_ts.data._ingest import ingest
     from itnet_ts.data._time import parse_duration
 

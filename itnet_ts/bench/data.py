@@ -530,7 +530,9 @@ def load_nafld(
     )  # fmt: skip
 
 
-#: Dataset name -> loader (keyword options only).
+#: Benchmark task -> loader (keyword options only); the tasks and the datasets they run on are
+#: declared in the dataset registry (itnet_ts.datasets.catalog: an entry's ``bench``, and
+#: ``BENCH_ONLY``), which also resolves the names users type.
 DATASETS: dict[str, Callable[..., BenchData]] = {
     "physionet": load_physionet,
     "synthetic": load_synthetic,
@@ -538,17 +540,18 @@ DATASETS: dict[str, Callable[..., BenchData]] = {
     "pbcseq": load_pbcseq,
     "nafld": load_nafld,
 }
-_ALIASES = {"physionet2012": "physionet"}
 
 
 def dataset_name(name: str) -> str:
-    """The canonical dataset name (``-`` and ``_`` interchangeable); an unknown one raises
+    """The benchmark task of ``name``: a task, or a dataset of the registry that has one
+    (``physionet2012`` -> ``physionet``; case, ``-`` and ``_`` aside); an unknown one raises
     naming the supported ones."""
+    from itnet_ts.datasets.catalog import find
+
     key = name.strip().lower()
-    key = _ALIASES.get(key, key)
     if key not in DATASETS:
-        by_form = {k.replace("_", "-"): k for k in DATASETS}
-        key = by_form.get(key.replace("_", "-"), key)
+        info = find(key)
+        key = info.bench if info is not None and info.bench else key
     if key not in DATASETS:
         raise ITNetInputError(
             f"unknown benchmark dataset {name!r}; supported: {', '.join(DATASETS)} "

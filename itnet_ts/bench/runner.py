@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from itnet_ts._files import write_text_atomic
 from itnet_ts.errors import ITNetInputError
 
 from .data import data_identity, dataset_name, load_dataset
@@ -37,17 +38,7 @@ def run_path(out: str | os.PathLike[str], dataset: str, model: str, seed: int) -
 
 def write_json(path: Path, obj: Any) -> None:
     """Write ``obj`` as JSON atomically (a temporary file renamed into place)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(obj, indent=1, default=str))
 
 
 def resolve_device(device: str) -> str:
@@ -216,7 +207,7 @@ def run_benchmark(
         "runs": [{k: v for k, v in r.items() if k != "history"} for r in runs],
     }
     write_json(out / RESULTS_JSON, result)
-    _write_text(out / RESULTS_MD, results_markdown(result))
+    write_text_atomic(out / RESULTS_MD, results_markdown(result))
     return result
 
 

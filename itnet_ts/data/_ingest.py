@@ -50,7 +50,15 @@ from itnet_ts.errors import ITNetInputError
 __all__ = [
     "SINGLE_SERIES_ID",
     "FrameSpec",
+    "TimeMeta",
+    "check_ids",
+    "check_times",
+    "fmt_time",
+    "format_time",
     "ingest",
+    "make_source",
+    "polars_time_out",
+    "time_unit_of",
     "to_user_frame",
 ]
 
@@ -184,8 +192,9 @@ def _missing_column(name: str, role: str, param: str, columns: Sequence[str]) ->
     match = _suggest(name, columns)
     guess = f"; did you mean {match!r}?" if match else "."
     return ITNetInputError(
-        f"{role} column {name!r} not found in the frame (columns: {shown}{more}){guess} "
-        f"Pass {param}='<column name>' to name it."
+        f"{role} column {name!r} not found in the frame (columns: {shown}{more}){guess}",
+        param=param,
+        hint=f"Pass {param}='<column name>' to name it.",
     )
 
 
@@ -225,7 +234,7 @@ def _series_label(ids: pl.Series | None, row: int) -> str:
 
 
 @dataclass(frozen=True)
-class _TimeMeta:
+class TimeMeta:
     kind: str  # "datetime" | "numeric"
     tz: str | None
     dtype: str
@@ -258,15 +267,15 @@ def _string_time_error(col: str, dtype: Any, library: str) -> ITNetInputError:
     )
 
 
-def _polars_time(s: pl.Series, col: str, library: str) -> tuple[pl.Series, _TimeMeta]:
+def _polars_time(s: pl.Series, col: str, library: str) -> tuple[pl.Series, TimeMeta]:
     dtype = s.dtype
     if isinstance(dtype, pl.Datetime):
         unit = dtype.time_unit
         ns = _ints_to_ns(s.to_physical(), _NS_PER[unit], col)
-        return ns, _TimeMeta("datetime", dtype.time_zone, _dtype_str(dtype))
+        return ns, TimeMeta("datetime", dtype.time_zone, _dtype_str(dtype))
     if dtype == pl.Date:
         ns = _ints_to_ns(s.to_physical(), _NS_PER_DAY, col)
-        return ns, _TimeMeta("datetime", None, "Date")
+        return ns, TimeMeta("datetime", None, "Date")
     if dtype.is_integer():
         nonnull = s.drop_nulls()
         if nonnull.len() and max(abs(nonnull.min()), abs(nonnull.max())) > _FLOAT_EXACT_INT:
@@ -280,11 +289,11 @@ def _polars_time(s: pl.Series, col: str, library: str) -> tuple[pl.Series, _Time
                     f"pd.to_datetime(df[{col!r}], unit='ns') or pl.from_epoch(pl.col({col!r}), "
                     "'ns')."
                 )
-        return s.cast(pl.Float64), _TimeMeta("numeric", None, _dtype_str(dtype))
+        return s.cast(pl.Float64), TimeMeta("numeric", None, _dtype_str(dtype))
     if dtype.is_float() or isinstance(dtype, pl.Decimal):
-        return s.cast(pl.Float64), _TimeMeta("numeric", None, "Float64")
+        return s.cast(pl.Float64), TimeMeta("numeric", None, "Float64")
     if dtype == pl.Null:
-        return s.cast(pl.Float64), _TimeMeta("numeric", None, "Float64")
+        return s.cast(pl.Float64), TimeMeta("numeric", None, "Float64")
     if dtype in (pl.String, pl.Categorical) or isinstance(dtype, (pl.Categorical, pl.Enum)):
         raise _string_time_error(col, dtype, library)
     if isinstance(dtype, pl.Duration):
@@ -298,7 +307,7 @@ def _polars_time(s: pl.Series, col: str, library: str) -> tuple[pl.Series, _Time
     )
 
 
-def _pandas_time(s: pd.Series, col: str) -> tuple[pl.Series, _TimeMeta]:
+def _pandas_time(s: pd.Series, col: str) -> tuple[pl.Series, TimeMeta]:
     dtype = s.dtype
     if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind == "M"):
         tz = _tz_name(s.dt.tz)
@@ -312,7 +321,7 @@ def _pandas_time(s: pd.Series, col: str) -> tuple[pl.Series, _TimeMeta]:
             ints = ints.set(pl.Series(nat), None)
         ns = _ints_to_ns(ints, _NS_PER[unit], col)
         label = f"Datetime({unit}, {tz})" if tz else f"Datetime({unit})"
-        return ns, _TimeMeta("datetime", tz, label)
+        return ns, TimeMeta("datetime", tz, label)
     if pd.api.types.is_object_dtype(dtype):
         inferred = pd.api.types.infer_dtype(s, skipna=True)
         if inferred in ("datetime", "datetime64"):
@@ -424,7 +433,7 @@ def _pandas_ids(s: pd.Series, col: str) -> pl.Series:
     return _from_pandas(s, col, "id")
 
 
-def _check_ids(ids: pl.Series, col: str) -> pl.Series:
+def check_ids(ids: pl.Series, col: str) -> pl.Series:
     dtype = ids.dtype
     if isinstance(dtype, (pl.Categorical, pl.Enum)) or dtype in (pl.Categorical, pl.Enum):
         ids = ids.cast(pl.String)
@@ -463,7 +472,7 @@ class _Source:
     def ids(self, col: str) -> pl.Series:
         raise NotImplementedError
 
-    def time(self, col: str) -> tuple[pl.Series, _TimeMeta]:
+    def time(self, col: str) -> tuple[pl.Series, TimeMeta]:
         raise NotImplementedError
 
     def values(self, col: str, role: str) -> pl.Series:
@@ -493,7 +502,7 @@ class _PolarsSource(_Source):
     def ids(self, col: str) -> pl.Series:
         return self.df.get_column(col)
 
-    def time(self, col: str) -> tuple[pl.Series, _TimeMeta]:
+    def time(self, col: str) -> tuple[pl.Series, TimeMeta]:
         return _polars_time(self.df.get_column(col), col, "polars")
 
     def values(self, col: str, role: str) -> pl.Series:
@@ -542,7 +551,7 @@ class _PandasSource(_Source):
     def ids(self, col: str) -> pl.Series:
         return _pandas_ids(self._col(col), col)
 
-    def time(self, col: str) -> tuple[pl.Series, _TimeMeta]:
+    def time(self, col: str) -> tuple[pl.Series, TimeMeta]:
         return _pandas_time(self._col(col), col)
 
     def values(self, col: str, role: str) -> pl.Series:
@@ -557,7 +566,7 @@ class _PandasSource(_Source):
         return ""
 
 
-def _make_source(df: Any, wanted: Sequence[str | None]) -> _Source:
+def make_source(df: Any, wanted: Sequence[str | None]) -> _Source:
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
     if isinstance(df, pl.DataFrame):
@@ -665,7 +674,7 @@ def _resolve_layout(
 # --------------------------------------------------------------------------------------
 
 
-def _fmt_time(value: Any, meta: _TimeMeta) -> str:
+def fmt_time(value: Any, meta: TimeMeta) -> str:
     if meta.kind == "datetime":
         ts = pd.Timestamp(int(value), unit="ns", tz="UTC")
         ts = ts.tz_convert(meta.tz) if meta.tz else ts.tz_localize(None)
@@ -675,7 +684,17 @@ def _fmt_time(value: Any, meta: _TimeMeta) -> str:
     return repr(float(value))
 
 
-def _check_times(times: pl.Series, ids: pl.Series | None, col: str, meta: _TimeMeta) -> None:
+def format_time(value: Any, spec: FrameSpec) -> str:
+    """A canonical time (ns since the epoch, or a number) as the user's frame shows it."""
+    return fmt_time(value, TimeMeta(spec.time_kind, spec.time_zone, spec.time_dtype))
+
+
+# estimators/forecaster.py still imports these two by their old names (issue 11: it is to
+# call format_time); remove the aliases once it does.
+_fmt_time, _TimeMeta = fmt_time, TimeMeta
+
+
+def check_times(times: pl.Series, ids: pl.Series | None, col: str, meta: TimeMeta) -> None:
     row = _first_true(times.is_null())
     if row is not None:
         raise ITNetInputError(
@@ -718,7 +737,7 @@ def _observations(
     return frame.filter(pl.col("value").is_not_null() & pl.col("value").is_not_nan())
 
 
-def _sort_and_resolve(obs: pl.DataFrame, duplicates: str, meta: _TimeMeta) -> pl.DataFrame:
+def _sort_and_resolve(obs: pl.DataFrame, duplicates: str, meta: TimeMeta) -> pl.DataFrame:
     """Sort by (series, time, channel) and apply the duplicates policy."""
     obs = obs.sort(_KEY)
     repeat = obs.select((pl.col(_KEY) == pl.col(_KEY).shift(1)).fill_null(False)).to_series()
@@ -742,7 +761,7 @@ def _sort_and_resolve(obs: pl.DataFrame, duplicates: str, meta: _TimeMeta) -> pl
             else ""
         )
         raise ITNetInputError(
-            f"duplicate observations{more}: series {uid!r}, time {_fmt_time(t, meta)}, "
+            f"duplicate observations{more}: series {uid!r}, time {fmt_time(t, meta)}, "
             f"channel {var!r} appears in rows {shown}. Each (series, time, channel) may be "
             "observed once. Remove the duplicates, or pass duplicates='mean' to average them "
             "or duplicates='last' to keep the last one in input order."
@@ -878,7 +897,7 @@ def ingest(
     if spec is not None and not isinstance(spec, FrameSpec):
         raise ITNetInputError(f"spec must be a FrameSpec, got {type(spec).__name__}.")
 
-    src = _make_source(df, [id_col, time_col])
+    src = make_source(df, [id_col, time_col])
     if src.height == 0:
         raise ITNetInputError(
             "the frame is empty (0 rows); give at least one observation per series."
@@ -898,12 +917,12 @@ def ingest(
     if layout.id_col is not None:
         raw_ids = src.ids(layout.id_col)
         id_dtype = _dtype_str(raw_ids.dtype)
-        ids = _check_ids(raw_ids, layout.id_col)
+        ids = check_ids(raw_ids, layout.id_col)
     else:
         id_dtype = "String"
         ids = pl.repeat(SINGLE_SERIES_ID, n, dtype=pl.String, eager=True).alias("unique_id")
     times, meta = src.time(layout.time_col)
-    _check_times(times, ids if has_ids else None, layout.time_col, meta)
+    check_times(times, ids if has_ids else None, layout.time_col, meta)
     if meta.kind == "numeric":
         # -0.0 -> 0.0: one time, one key, one sign
         times = times.to_frame("t").select(
@@ -990,7 +1009,7 @@ def _tidy_variables(raw: pl.Series, col: str, ids: pl.Series, has_ids: bool) -> 
 # --------------------------------------------------------------------------------------
 
 
-def _time_unit_of(spec: FrameSpec) -> str:
+def time_unit_of(spec: FrameSpec) -> str:
     match = _DATETIME_DTYPE_RE.match(spec.time_dtype)
     return match.group(1) if match else "ns"
 
@@ -1001,7 +1020,7 @@ def _ns_series(pred_time: pl.Series) -> pl.Series:
     return pred_time.cast(pl.Int64)
 
 
-def _polars_time_out(pred_time: pl.Series, spec: FrameSpec, name: str) -> pl.Series:
+def polars_time_out(pred_time: pl.Series, spec: FrameSpec, name: str) -> pl.Series:
     if spec.time_kind == "datetime":
         ns = _ns_series(pred_time)
         if spec.time_dtype == "Date":
@@ -1011,7 +1030,7 @@ def _polars_time_out(pred_time: pl.Series, spec: FrameSpec, name: str) -> pl.Ser
         out = pl.from_epoch(ns, time_unit="ns")
         if spec.time_zone:
             out = out.dt.replace_time_zone("UTC").dt.convert_time_zone(spec.time_zone)
-        unit = _time_unit_of(spec)
+        unit = time_unit_of(spec)
         if unit in ("ms", "us"):
             out = out.dt.cast_time_unit(unit)
         return out.alias(name)
@@ -1041,7 +1060,7 @@ def _pandas_time_out(pred_time: pl.Series, spec: FrameSpec) -> Any:
             return out.dt.as_unit("us")
         if spec.time_zone:
             out = out.dt.tz_localize("UTC").dt.tz_convert(spec.time_zone)
-        return out.dt.as_unit(_time_unit_of(spec))
+        return out.dt.as_unit(time_unit_of(spec))
     return _numeric_time_out(pred_time, spec).to_pandas()
 
 
@@ -1109,9 +1128,9 @@ def to_user_frame(
         cols: dict[str, pl.Series] = {}
         if spec.id_col is not None:
             cols[spec.id_col] = _restore_ids(pred["unique_id"], spec.id_dtype).alias(spec.id_col)
-        cols[spec.time_col] = _polars_time_out(pred["time"], spec, spec.time_col)
+        cols[spec.time_col] = polars_time_out(pred["time"], spec, spec.time_col)
         for c in extra:
-            cols[c] = _polars_time_out(pred[c], spec, c)
+            cols[c] = polars_time_out(pred[c], spec, c)
         if spec.shape != "long":
             cols[variable_name] = pred["variable"].cast(pl.String).alias(variable_name)
         for c in value_cols:

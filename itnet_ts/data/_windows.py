@@ -16,17 +16,19 @@ import torch
 from itnet_ts.data._ragged import RaggedSeries
 
 __all__ = [
+    "MAX_TAU",
     "Batch",
     "ChannelScaler",
     "WindowSet",
     "forecast_windows",
     "make_batch",
+    "relative_times",
     "training_windows",
     "validation_windows",
 ]
 
 
-_MAX_TAU = 1e30  # largest |time coordinate| handed to the model (float32 holds 3.4e38)
+MAX_TAU = 1e30  # largest |time coordinate| handed to the model (float32 holds 3.4e38)
 
 
 @dataclass(frozen=True)
@@ -290,14 +292,16 @@ class Batch:
         return Batch(**{k: (v if v is None else v.to(device)) for k, v in self.__dict__.items()})
 
 
-def _rel(times: np.ndarray, cutoff, unit: float) -> np.ndarray:
-    """(t - cutoff) / unit as float64, the difference taken in int64 for ns timestamps."""
+def relative_times(times: np.ndarray, cutoff, unit: float) -> np.ndarray:
+    """``(t - cutoff) / unit`` as float64, the difference taken in int64 for ns timestamps;
+    ``cutoff``: one, or an array that broadcasts against ``times`` (one per row)."""
+    cutoff = np.asarray(cutoff)
     if times.dtype.kind in "iu":
-        rel = (times - np.int64(cutoff)).astype(np.float64)
+        rel = (times - cutoff.astype(np.int64)).astype(np.float64)
     else:
-        rel = times.astype(np.float64) - float(cutoff)
+        rel = times.astype(np.float64) - cutoff.astype(np.float64)
     # beyond +-1e30 time units float32 overflows; such gaps read as "infinitely long ago"
-    return np.clip(rel / unit, -_MAX_TAU, _MAX_TAU)
+    return np.clip(rel / unit, -MAX_TAU, MAX_TAU)
 
 
 def make_batch(
@@ -345,7 +349,7 @@ def make_batch(
         n = b - a
         cut = windows.cutoff[w]
         if n > 0:
-            rel = _rel(ragged.times[a:b], cut, unit)  # (n,) float64
+            rel = relative_times(ragged.times[a:b], cut, unit)  # (n,) float64
             m = ragged.mask[a:b]  # (n, C)
             v = np.where(m, scaler.transform(ragged.values[a:b]), 0.0)
             tau[i, :n] = rel
@@ -373,7 +377,7 @@ def make_batch(
         k = qb - qa
         if k:
             ch = windows.q_chan[qa:qb]
-            q_tau[i, :k] = _rel(windows.q_time[qa:qb], cut, unit)
+            q_tau[i, :k] = relative_times(windows.q_time[qa:qb], cut, unit)
             q_chan[i, :k] = ch
             q_valid[i, :k] = True
             tgt = windows.q_target[qa:qb]

@@ -134,23 +134,14 @@ def _predict_partition(part, raw, digest, h, freq, meta):
 
 def _write_partition(part, raw, digest, h, freq, folder: str, index: int) -> str | None:
     """Forecast one partition and write it to ``folder/part-NNNNN.parquet`` atomically."""
-    import tempfile
+    from itnet_ts._files import atomic_write
 
     pred = _forecast(part, raw, digest, h, freq)
     if pred is None:
         return None
     target = Path(folder) / _PART.format(index)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        from itnet_ts.estimators._persistence import _default_mode
-
-        os.chmod(tmp, _default_mode())
+    with atomic_write(target) as tmp:
         pred.to_parquet(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return str(target)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from itnet_ts._files import atomic_write
 from itnet_ts.errors import ITNetInputError
 
 __all__ = ["predict_parquet", "scan_dataset"]
@@ -131,44 +132,31 @@ def predict_parquet(
 
 
 def _write_stream(frames, out: Path, overwrite: bool) -> Path:
-    """Write polars frames one after another to ``out`` (parquet or CSV) through a temporary
-    file renamed into place at the end; nothing is left behind on error."""
-    from itnet_ts.estimators._persistence import _default_mode
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile
-
-    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, _default_mode())
-    writer = None
-    try:
+    """Write polars frames one after another to ``out`` (parquet or CSV), atomically: nothing
+    is left behind on error, and an existing file is replaced only when ``overwrite``."""
+    with atomic_write(out, overwrite=overwrite) as tmp:
         if out.suffix.lower() == ".csv":
             with open(tmp, "wb") as f:
                 for i, frame in enumerate(frames):
                     frame.write_csv(f, include_header=i == 0)
         else:
-            import pyarrow.parquet as pq
+            _write_parquet_stream(frames, tmp)
+    return out
 
-            schema = None
-            for frame in frames:
-                table = frame.to_arrow()
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(tmp, schema)
-                writer.write_table(table.cast(schema))
-            if writer is None:  # no series at all: an empty file
-                pl.DataFrame().write_parquet(tmp)
-            else:
-                writer.close()
-                writer = None
-        if out.exists() and not overwrite:
-            raise ITNetInputError(f"{out} already exists; pass overwrite=True to replace it")
-        os.replace(tmp, out)
-    except BaseException:
+
+def _write_parquet_stream(frames, file: Path) -> None:
+    import pyarrow.parquet as pq
+
+    writer = schema = None
+    try:
+        for frame in frames:
+            table = frame.to_arrow()
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(file, schema)
+            writer.write_table(table.cast(schema))
+    finally:
         if writer is not None:
             writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    return out
+    if writer is None:  # no series at all: an empty file
+        pl.DataFrame().write_parquet(file)

@@ -30,11 +30,10 @@ import polars as pl
 from itnet_ts.data._ingest import (
     SINGLE_SERIES_ID,
     FrameSpec,
-    _check_ids,
-    _check_times,
-    _fmt_time,
-    _make_source,
-    _TimeMeta,
+    check_ids,
+    check_times,
+    format_time,
+    make_source,
 )
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.errors import ITNetInputError
@@ -171,10 +170,10 @@ def _read(
             f"It needs {need + list(cols)}."
         )
     df = _bools_to_float(df, cols)
-    src = _make_source(df, need)
+    src = make_source(df, need)
     n = src.height
     if id_col is not None:
-        ids = _check_ids(src.ids(id_col), id_col)
+        ids = check_ids(src.ids(id_col), id_col)
     else:
         ids = pl.repeat(SINGLE_SERIES_ID, n, dtype=pl.String, eager=True)
     out: dict[str, pl.Series] = {
@@ -190,7 +189,7 @@ def _read(
                 f"on {'datetimes' if spec.time_kind == 'datetime' else 'numbers'}; give times "
                 "of the same kind as the training frame."
             )
-        _check_times(times, ids if id_col is not None else None, spec.time_col, meta)
+        check_times(times, ids if id_col is not None else None, spec.time_col, meta)
         if meta.kind == "numeric":  # -0.0 -> 0.0, as the data's times
             times = times.to_frame("t").select(
                 pl.when(pl.col("t") == 0.0).then(pl.lit(0.0)).otherwise(pl.col("t")).alias("t")
@@ -211,10 +210,6 @@ def _key(ids: Any) -> pl.Expr | pl.Series:
 
 def _series_key(ragged_ids: np.ndarray) -> pl.Series:
     return pl.Series(_KEY, [str(i) for i in ragged_ids.tolist()], dtype=pl.String)
-
-
-def _fmt(t, spec: FrameSpec) -> str:
-    return _fmt_time(t, _TimeMeta(spec.time_kind, spec.time_zone, spec.time_dtype))
 
 
 def _standardise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +270,7 @@ def _futr_frame(df: Any, spec: FrameSpec, cols: Sequence[str], what: str) -> pl.
             rows = raw.filter((pl.col(_KEY) == key) & (pl.col("time") == t))[_ROW].to_list()
             raise ITNetInputError(
                 f"{what}: known-future covariate {c!r} has different values for series {key!r} "
-                f"at time {_fmt(t, spec)} (rows {rows[:10]}); one (series, time) has one value."
+                f"at time {format_time(t, spec)} (rows {rows[:10]}); one (series, time) has one value."
             )
     return agg.select(_KEY, "time", _ROW, *cols)
 
@@ -300,7 +295,7 @@ def futr_at_points(
             r = miss.row(0, named=True)
             row = f"row {r[_ROW]}" if r[_ROW] is not None else "a row"
             raise ITNetInputError(
-                f"{what}: {row} (series {r[_KEY]!r}, time {_fmt(r['time'], spec)}) has an "
+                f"{what}: {row} (series {r[_KEY]!r}, time {format_time(r['time'], spec)}) has an "
                 f"observation but no value of the known-future covariate {c!r} (null/NaN; "
                 f"{miss.height} such time points in all). Known-future covariates need a value "
                 "at every observed time: fill them (they are known in advance by definition), "
@@ -348,7 +343,7 @@ def futr_at_queries(
             more = f" ({n_pairs} query times in all)" if n_pairs > 1 else ""
             why = "has no row" if r[_ROW] is None else f"has a null/NaN in row {r[_ROW]}"
             raise ITNetInputError(
-                f"futr_df {why} for series {r[_KEY]!r} at query time {_fmt(r['time'], spec)}"
+                f"futr_df {why} for series {r[_KEY]!r} at query time {format_time(r['time'], spec)}"
                 f"{more}: the known-future covariate {c!r} must be given at every query time. "
                 "Add those rows (make_future_dataframe(h=...) lists the query times of a "
                 "horizon; with times=, the query times themselves)."

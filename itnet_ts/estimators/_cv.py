@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 from sklearn.model_selection import BaseCrossValidator
 
-from itnet_ts._frames import canonical_time, harmonize_ids, to_polars
+from itnet_ts.data._frames import canonical_time, harmonize_ids, to_polars
 from itnet_ts.data._ingest import FrameSpec, ingest, to_user_frame
 from itnet_ts.data._time import parse_duration
 from itnet_ts.errors import ITNetInputError

@@ -12,15 +12,14 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import re
 import struct
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from itnet_ts._files import write_bytes_atomic
 from itnet_ts.data._ingest import FrameSpec
 from itnet_ts.data._windows import ChannelScaler
 from itnet_ts.errors import ITNetInputError, ITNetModelFileError
@@ -82,20 +81,7 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
     if cov is not None and (cov.n_static or cov.n_futr):  # names + standardisation (JSON)
         meta["covariates"] = cov.to_json()
     meta["sha256"] = _digest(meta, tensors)
-    data = save(tensors, metadata=meta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _default_mode())  # mkstemp creates 0600; give what open() would
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, save(tensors, metadata=meta))
 
 
 def _plain(value):
@@ -108,12 +94,6 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _default_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _read_metadata(raw: bytes, path: Path) -> dict[str, str]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["QuantilePlan", "forecast_columns", "plan_outputs"]
+__all__ = ["QuantilePlan", "forecast_columns", "plan_outputs", "unwanted_columns"]
 
 _ROUND = 12  # digits: 0.5 - 80 / 200 is 0.09999999999999998 in floating point
 
@@ -87,3 +87,34 @@ def forecast_columns(plan: QuantilePlan, raw: np.ndarray, scaler, q_chan: np.nda
         for name, k in plan.columns:
             out[name] = scaler.inverse(values[:, k].astype(np.float64), q_chan)
     return out
+
+
+def unwanted_columns(plan: QuantilePlan, level=None, quantiles=None) -> list[str]:
+    """The forecast columns of ``plan`` to drop when only the intervals of ``level`` and the
+    quantiles of ``quantiles`` are wanted (both ``None``: keep all the model makes). A level
+    the model was not fitted with is an error naming the parameter (``param="level"`` /
+    ``"quantiles"``)."""
+    from itnet_ts.data._frames import parse_pred_columns
+    from itnet_ts.errors import ITNetInputError
+
+    if level is None and quantiles is None:
+        return []
+    made = [name for name, _ in plan.columns if name != "y_hat"]
+    found = parse_pred_columns(["y_hat", *made])
+    keep: list[str] = []
+    for param, asked, have in (
+        ("level", level, found.levels),
+        ("quantiles", quantiles, found.quantiles),
+    ):
+        for v in asked or []:
+            if float(v) not in have:
+                fitted = f"{param}={sorted(have)}" if have else f"no {param}"
+                raise ITNetInputError(
+                    f"the model was fitted with {fitted}; it can only give what it was trained for",
+                    param=param,
+                    value=v,
+                    hint=f"(refit with {param}=[...])",
+                )
+            cols = have[float(v)]
+            keep += list(cols) if isinstance(cols, tuple) else [cols]
+    return [c for c in made if c not in keep]

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import _MAX_TAU, ChannelScaler, WindowSet, make_batch
+from itnet_ts.data._windows import ChannelScaler, WindowSet, make_batch, relative_times
 from itnet_ts.errors import ITNetInputError
 from itnet_ts.model.itnet import EncoderState, ITNet
 
@@ -69,15 +69,6 @@ class StreamCache:
 
     def valid_for(self, model: ITNet, history: RaggedSeries | None, max_history) -> bool:
         return self.model is model and self.history is history and self.max_history == max_history
-
-
-def _rel(times: np.ndarray, cutoff: np.ndarray, unit: float) -> np.ndarray:
-    """Vectorised ``(t - cutoff) / unit`` (float64), as ``_windows._rel`` for one cutoff."""
-    if times.dtype.kind in "iu":
-        rel = (times - cutoff.astype(np.int64)).astype(np.float64)
-    else:
-        rel = times.astype(np.float64) - cutoff.astype(np.float64)
-    return np.clip(rel / unit, -_MAX_TAU, _MAX_TAU)
 
 
 def _device(model: ITNet) -> torch.device:
@@ -205,8 +196,8 @@ def _state(cache: StreamCache, rows: np.ndarray, cutoff: np.ndarray) -> EncoderS
     dev = cache.last_value.device
     r = torch.as_tensor(rows, dtype=torch.long, device=dev)
     f32 = lambda x: torch.as_tensor(x, dtype=torch.float32, device=dev)  # noqa: E731
-    tau_last = f32(_rel(cache.last_time[rows], cutoff, cache.unit).astype(np.float32))
-    rel_seen = _rel(cache.last_seen[rows], cutoff[:, None], cache.unit).astype(np.float32)
+    tau_last = f32(relative_times(cache.last_time[rows], cutoff, cache.unit).astype(np.float32))
+    rel_seen = relative_times(cache.last_seen[rows], cutoff[:, None], cache.unit).astype(np.float32)
     last_seen = f32(np.where(cache.ever[rows], rel_seen, -np.inf))
     st = EncoderState(
         [s[r] for s in cache.states],
@@ -228,7 +219,7 @@ def _state(cache: StreamCache, rows: np.ndarray, cutoff: np.ndarray) -> EncoderS
         for j, i in enumerate(rows):
             n = len(cache.memory_times[i])
             mem[j, :n] = cache.memory[i]
-            mtau[j, :n] = _rel(cache.memory_times[i], cutoff[j : j + 1], cache.unit)
+            mtau[j, :n] = relative_times(cache.memory_times[i], cutoff[j : j + 1], cache.unit)
             valid[j, :n] = 1.0
         st.memory, st.memory_tau, st.memory_valid = mem, f32(mtau), f32(valid)
     return st
@@ -454,7 +445,9 @@ def predict_from_cache(cache: StreamCache, windows: WindowSet, batch_size: int) 
         q_futr = np.zeros((len(idx), Q, nf), np.float32) if nf else None
         for j, w in enumerate(idx):
             qa, qb = int(windows.q_indptr[w]), int(windows.q_indptr[w + 1])
-            q_tau[j, : qb - qa] = _rel(windows.q_time[qa:qb], cutoff[j : j + 1], cache.unit)
+            q_tau[j, : qb - qa] = relative_times(
+                windows.q_time[qa:qb], cutoff[j : j + 1], cache.unit
+            )
             q_chan[j, : qb - qa] = windows.q_chan[qa:qb]
             if nf:
                 q_futr[j, : qb - qa] = windows.q_futr[qa:qb]

@@ -35,13 +35,13 @@ import polars as pl
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
-from itnet_ts._frames import PRED_COL, frame_library, parse_pred_columns, to_library, to_polars
+from itnet_ts.data._frames import PRED_COL, frame_library, parse_pred_columns, to_library, to_polars
 from itnet_ts.data._ingest import (
     FrameSpec,
-    _make_source,
-    _polars_time_out,
-    _time_unit_of,
     ingest,
+    make_source,
+    polars_time_out,
+    time_unit_of,
 )
 from itnet_ts.data._time import parse_duration
 from itnet_ts.errors import ITNetInputError
@@ -445,7 +445,7 @@ class TimeTransformer(TransformerMixin, BaseEstimator):
             raise ITNetInputError(
                 f"TimeTransformer: time column {self.time_col!r} not found ({df.columns})"
             )
-        times, meta = _make_source(df, [self.time_col]).time(self.time_col)
+        times, meta = make_source(df, [self.time_col]).time(self.time_col)
         kind = meta.kind
         self.time_kind_ = kind
         self.time_dtype_ = meta.dtype
@@ -502,7 +502,7 @@ class TimeTransformer(TransformerMixin, BaseEstimator):
 
     def transform(self, X):
         """Times -> numbers ``(t - origin) / unit``."""
-        from itnet_ts._frames import canonical_time
+        from itnet_ts.data._frames import canonical_time
 
         check_is_fitted(self, "unit_")
         library = frame_library(X)
@@ -541,12 +541,12 @@ class TimeTransformer(TransformerMixin, BaseEstimator):
                 )
             t = s.cast(pl.Float64).to_numpy() * self.unit_ + origin
             if self.time_kind_ == "datetime":
-                step = _NS_PER.get(_time_unit_of(spec), 1)
+                step = _NS_PER.get(time_unit_of(spec), 1)
                 t = np.round(t / step) * step
                 canon = pl.Series(col, t).round(0).cast(pl.Int64)
             else:
                 canon = pl.Series(col, t)
-            new.append(_polars_time_out(canon, spec, col))
+            new.append(polars_time_out(canon, spec, col))
         return to_library(df.with_columns(new), library)
 
 

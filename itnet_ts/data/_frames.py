@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
-from itnet_ts.data._ingest import SINGLE_SERIES_ID, _make_source
+from itnet_ts.data._ingest import SINGLE_SERIES_ID, make_source
 from itnet_ts.errors import ITNetInputError
 
 __all__ = [
@@ -137,7 +137,7 @@ def to_library(df: pl.DataFrame, library: str):
 def canonical_time(df: Any, col: str, wanted: Sequence[str | None] = ()) -> tuple[pl.Series, str]:
     """``(times, kind)``: column ``col`` as canonical time (Int64 ns or Float64), as ingest
     converts it, row for row; ``kind`` is "datetime" or "numeric"."""
-    src = _make_source(df, [*wanted, col])
+    src = make_source(df, [*wanted, col])
     if col not in src.columns:
         raise ITNetInputError(f"column {col!r} not found (columns: {src.columns})")
     times, meta = src.time(col)
