@@ -36,10 +36,11 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
-#: Training batches are drawn from pools of ``BUCKET`` batches' worth of shuffled windows, each
-#: pool sorted by history length (then query count): batches of similar lengths pad less (the
-#: PhysioNet encoder input is ~43% padding in random batches). 1: plain random batches.
-BUCKET = 32
+#: Pools of ``BUCKET`` batches' worth of shuffled windows, each sorted by history length (then
+#: query count), make batches of similar lengths that pad less. 1 (default): plain random
+#: batches. On PhysioNet (3 seeds, CPU) pools of 32 trained ~30% faster per epoch but ended
+#: 3.9% worse on test MSE (benchmarks/RESULTS.md), so they are off.
+BUCKET = 1
 
 
 def batch_order(
