@@ -31,9 +31,14 @@ __all__ = [
 
 @dataclass
 class TrainResult:
+    """``best_epoch``: the epoch whose weights were kept, ``-1`` for the untrained start (with
+    ``keep_start``: no epoch beat it on validation); ``start_val_loss``: the start's
+    validation loss (``None`` when it was not scored)."""
+
     best_epoch: int
     best_val_loss: float
     history: list[dict] = field(default_factory=list)
+    start_val_loss: float | None = None
 
 
 def batches(
@@ -142,6 +147,7 @@ def fit_model(
     schedule: str = "cosine",
     quantiles: Sequence[float] | None = None,
     distributed=None,
+    keep_start: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
@@ -154,6 +160,9 @@ def fit_model(
     ``max_epochs``) or "constant". Each history entry records the epoch's training seconds.
     ``distributed`` (a ``_ddp.DDPContext``): train under DistributedDataParallel, each step's
     loss normalised by the global target count, losses all-reduced (see ``_ddp.py``).
+    ``keep_start``: also score the model as given (before any step; for ITNet the fitted mix
+    of simple predictors) on validation and keep it if no epoch beats it (``best_epoch = -1``),
+    so training never ends worse on validation than where it started.
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -175,6 +184,26 @@ def fit_model(
     )
     best = TrainResult(best_epoch=-1, best_val_loss=math.inf)
     best_state = None
+
+    def validate() -> float:
+        if val_score is not None:
+            model.eval()
+            v = float(val_score(model))
+            return v if distributed is None else distributed.mean(v)
+        return evaluate_loss(
+            model,
+            val_batches(),
+            device,
+            quantiles if loss == "pinball" else None,
+            distributed=distributed,
+        )
+
+    if keep_start and (val_score is not None or val_batches):
+        start_loss = validate()
+        best.start_val_loss = start_loss
+        if math.isfinite(start_loss):
+            best.best_val_loss = start_loss
+            best_state = copy.deepcopy(model.state_dict())
     train_model = model if distributed is None else distributed.wrap(model)
     bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
@@ -207,19 +236,8 @@ def fit_model(
         if distributed is not None:
             total, count = distributed.sum(total, count)
         train_loss = total / max(count, 1)
-        if val_score is not None:
-            model.eval()
-            val_loss = float(val_score(model))
-            if distributed is not None:
-                val_loss = distributed.mean(val_loss)
-        elif val_batches:
-            val_loss = evaluate_loss(
-                model,
-                val_batches(),
-                device,
-                quantiles if loss == "pinball" else None,
-                distributed=distributed,
-            )
+        if val_score is not None or val_batches:
+            val_loss = validate()
         else:
             val_loss = train_loss
         if not math.isfinite(val_loss):

@@ -322,12 +322,13 @@ class ITNetForecaster(BaseEstimator):
             distributed=ddp,
             loss="pinball" if plan.probabilistic else "mse",
             quantiles=plan.quantiles or None,
+            keep_start=True,  # never worse on validation than the untrained start (the mix)
         )
         if ddp is not None:
             ddp.close()
         _check_converged(result)
         validation = self._select_fallback(model, val_store, device, spec.channels)
-        validation["start"] = start
+        validation["start"] = {**start, "val_loss": result.start_val_loss}
         self.model_ = model
         self.config_ = cfg
         self.spec_ = spec
