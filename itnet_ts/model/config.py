@@ -42,6 +42,11 @@ class ITNetConfig:
         per-channel, per-lead-time combination of simple predictors: global mean, last value,
         history mean, recent mean, damped trend; ``itnet_ts.model.baselines``) or
         "persistence" (the channel's last value; models saved before "mix" existed).
+    mix_version: which mix of simple predictors (``start="mix"``): 2 (default) also has a
+        smooth mean (exponential smoothing over about the last ten observations) and weights
+        that depend on how much history the queried channel has (``log1p`` of its observation
+        count) and how stale its last value is, besides the channel and the lead time; 1 is the
+        first mix (five predictors, weights by channel and lead time; models saved before).
     """
 
     n_channels: int = 1
@@ -66,6 +71,7 @@ class ITNetConfig:
     n_static: int = 0
     n_futr: int = 0
     start: str = "mix"
+    mix_version: int = 2
 
     def to_dict(self) -> dict:
         return asdict(self)
