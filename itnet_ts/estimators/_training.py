@@ -310,16 +310,64 @@ def fit_start(
     batch_iter,
     device: torch.device,
     *,
+    val_iter=None,
     steps: int = 200,
     learning_rate: float = 0.05,
     max_queries: int = 200_000,
 ) -> dict:
-    """Fit the model's predictor mix (``model.mix``: weights per channel and lead time) to the
-    targets of ``batch_iter`` by full-batch Adam on the MSE, before the network trains; the
-    network's weights are untouched. Returns ``{"mse_before", "mse_after"}`` (scaled units).
+    """Fit the model's predictor mix (``model.mix``: weights per channel, lead time and, with
+    the second mix, the channel's history) to the targets of ``batch_iter`` by full-batch Adam
+    on the MSE, before the network trains; the network's weights are untouched.
+
+    With ``val_iter`` (the validation batches) and the second mix, the mix is fitted with each
+    nested feature set of :data:`~itnet_ts.model.baselines.MIX_FEATURE_SETS` and the one with
+    the lowest validation MSE is kept (a feature that only fits the training windows' quirks
+    is dropped). Returns ``{"mse_before", "mse_after", "n_targets"}`` (scaled units, training
+    windows) and, with ``val_iter``, ``"features"`` (the set kept) and ``"val_mse"`` (of each).
     """
     if model.mix is None:
         return {}
+    train = _mix_data(model, batch_iter, device, max_queries)
+    if train is None:
+        return {}
+    mix = model.mix
+    init = copy.deepcopy(mix.state_dict())
+    sets = {"all": None}
+    val = None
+    if val_iter is not None and model.cfg.mix_version >= 2:
+        from itnet_ts.model.baselines import MIX_FEATURE_SETS, N_HISTORY_FEATURES
+
+        val = _mix_data(model, val_iter, device, None)
+        n_feat = mix.use.numel()
+        sets = {}
+        for name, n_hist in MIX_FEATURE_SETS.items():
+            use = torch.ones(n_feat, device=mix.use.device)
+            use[n_feat - N_HISTORY_FEATURES + n_hist :] = 0.0
+            sets[name] = use
+    out: dict = {"n_targets": int(train[3].numel())}
+    best = (math.inf, None, None)
+    val_mse = {}
+    for name, use in sets.items():
+        mix.load_state_dict(init)
+        if use is not None:
+            mix.use.copy_(use)
+        before, after = _fit_mix(mix, train, steps, learning_rate)
+        out.setdefault("mse_before", before)
+        if val is None:
+            out["mse_after"] = after
+            break
+        with torch.no_grad():
+            val_mse[name] = _mix_mse(mix, val)
+        if val_mse[name] < best[0]:
+            best = (val_mse[name], name, (copy.deepcopy(mix.state_dict()), after))
+    if val is not None:
+        mix.load_state_dict(best[2][0])
+        out.update(mse_after=best[2][1], features=best[1], val_mse=val_mse)
+    return out
+
+
+def _mix_data(model: ITNet, batch_iter, device, max_queries: int | None):
+    """The simple predictors, mix features, channels and targets of every known target."""
     P, F, chan, y = [], [], [], []
     n = 0
     for b in batch_iter:
@@ -331,28 +379,34 @@ def fit_start(
         chan.append(b.q_chan[k])
         y.append(b.y[k])
         n += int(k.sum())
-        if n >= max_queries:
+        if max_queries is not None and n >= max_queries:
             break
     if n == 0:
-        return {}
-    P, F, chan, y = (torch.cat(x) for x in (P, F, chan, y))
-    params = list(model.mix.parameters())
+        return None
+    return tuple(torch.cat(x) for x in (P, F, chan, y))
+
+
+def _mix_mse(mix, data) -> float:
+    P, F, chan, y = data
+    return float((((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean().detach())
+
+
+def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]:
+    """Full-batch Adam on the mix's MSE; returns the MSE before and after."""
+    params = list(mix.parameters())
     opt = torch.optim.Adam(params, lr=learning_rate)
-
-    def loss_fn() -> torch.Tensor:
-        return (((model.mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
-
     with torch.enable_grad():
-        before = float(loss_fn().detach())
+        before = _mix_mse(mix, data)
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
+            P, F, chan, y = data
+            loss = (((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
             loss.backward()
             opt.step()
-        after = float(loss_fn().detach())
+        after = _mix_mse(mix, data)
     for p in params:
         p.grad = None
-    return {"mse_before": before, "mse_after": after, "n_targets": n}
+    return before, after
 
 
 def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:

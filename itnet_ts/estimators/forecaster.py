@@ -308,8 +308,14 @@ class ITNetForecaster(BaseEstimator):
             def val_batches():
                 return stored_batches(val_shard, batch_size)
 
-        # the mix of simple predictors, fitted on one extra draw of training windows
-        start = fit_start(model, train_batches(self.max_epochs), device)
+        # the mix of simple predictors, fitted on one extra draw of training windows (its
+        # feature set chosen on the validation windows)
+        start = fit_start(
+            model,
+            train_batches(self.max_epochs),
+            device,
+            val_iter=None if val_store is None else stored_batches(val_store, batch_size),
+        )
         result = fit_model(
             model,
             train_batches,

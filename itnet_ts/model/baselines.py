@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "MIX_FEATURE_SETS",
     "N_HISTORY_FEATURES",
     "N_PREDICTORS_V1",
     "PREDICTORS",
@@ -53,8 +54,11 @@ TREND_DECAY = 0.8  # for the trend line: 0.8 ** k (about the last 5-10 points)
 MAX_TREND_STEP = 3.0  # the extrapolated trend moves at most this far (scaled units)
 N_EW = 7  # ew[..., :]: recent (S0, Sy), trend (S0, S1, S2, Sy, Sty)
 #: history features the mix weights may also take (``ITNetConfig.mix_version`` 2): log1p of the
-#: channel's observation count and of its last value's staleness at the cutoff
-N_HISTORY_FEATURES = 2
+#: channel's observation count and of its last value's staleness at the cutoff, then log1p of
+#: how far the last value and the recent mean are from the smooth mean (level-shift signals)
+N_HISTORY_FEATURES = 4
+#: the nested feature sets ``fit_start`` chooses among (number of history features used)
+MIX_FEATURE_SETS = {"lead": 0, "lead+history": 2, "lead+history+shift": 4}
 
 
 def ew_stats(values: Tensor, mask: Tensor, valid: Tensor, tau: Tensor, tau_last: Tensor) -> Tensor:
@@ -146,9 +150,12 @@ class BaselineMix(nn.Module):
         self.lead = nn.Linear(n_lead_features, n_predictors)
         nn.init.zeros_(self.lead.weight)
         nn.init.zeros_(self.lead.bias)
+        # which features the weights use (1) or ignore (0): chosen by ``fit_start`` among
+        # nested feature sets on the validation windows
+        self.register_buffer("use", torch.ones(n_lead_features))
 
     def weights(self, q_chan: Tensor, lead_feat: Tensor) -> Tensor:
-        return torch.softmax(self.chan[q_chan] + self.lead(lead_feat), dim=-1)
+        return torch.softmax(self.chan[q_chan] + self.lead(lead_feat * self.use), dim=-1)
 
     def forward(self, P: Tensor, q_chan: Tensor, lead_feat: Tensor) -> tuple[Tensor, Tensor]:
         w = self.weights(q_chan, lead_feat)

@@ -296,7 +296,7 @@ class ITNet(nn.Module):
         """Per query (B, Q): has (channel observed), last value (0 if not), history mean,
         age of the last value, lead after the last observation, the lead's time features
         (B, Q, F) and, with the "mix" start, the simple predictors P (B, Q, K) and the
-        features the mix weights depend on (B, Q, F [+ 2]) (else None, None): the lead's time
+        features the mix weights depend on (B, Q, F [+ 4]) (else None, None): the lead's time
         features and, with ``mix_version`` 2, how much history the channel has (``log1p`` of its
         observation count) and how stale its last value was at the cutoff (``log1p`` of the
         channel's age minus the lead), so the weights can follow how reliable each predictor
@@ -318,14 +318,20 @@ class ITNet(nn.Module):
             if self.cfg.mix_version >= 2:
                 n_obs = torch.log1p(gather(st.count))
                 stale = torch.log1p((age - lead).clamp(min=0))
-                mix_feat = torch.cat([lead_feat, n_obs[..., None], stale[..., None]], dim=-1)
+                # how far the last value and the recent mean have moved from the smooth mean:
+                # large after a level shift (trust the recent points), small in noise
+                smooth = P[..., PREDICTORS.index("smooth_mean")]
+                jump_last = torch.log1p((P[..., 1] - smooth).abs())
+                jump_recent = torch.log1p((P[..., 3] - smooth).abs())
+                extra = [n_obs, stale, jump_last, jump_recent]
+                mix_feat = torch.cat([lead_feat, *(x[..., None] for x in extra)], dim=-1)
         return has, last, mean, age, lead, lead_feat, P, mix_feat
 
     @torch.no_grad()
     def simple_forecasts(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """The simple predictors of every query of ``batch`` without running the encoder:
         P (B, Q, K) (columns ``itnet_ts.model.baselines.PREDICTORS``; needs the "mix" start)
-        and the features (B, Q, F [+ 2]) the mix weights depend on."""
+        and the features (B, Q, F [+ 4]) the mix weights depend on."""
         if self.mix is None:
             raise ValueError("simple_forecasts needs an ITNet with start='mix'")
         st = self._summary(batch, [])

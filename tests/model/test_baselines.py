@@ -64,7 +64,7 @@ def test_untrained_model_is_the_mix_of_predictors():
         torch.testing.assert_close(model(b)[..., 0], want)
         # the weights depend on the channel's history (count, staleness), not only the lead
         n_hist = model.time_feat.out_dim
-        assert feat.shape[-1] == n_hist + 2
+        assert feat.shape[-1] == n_hist + 4
         moved = feat.clone()
         moved[..., n_hist] += 1.0
         assert not torch.allclose(
