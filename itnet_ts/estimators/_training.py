@@ -148,6 +148,7 @@ def fit_model(
     quantiles: Sequence[float] | None = None,
     distributed=None,
     keep_start: bool = False,
+    min_epochs: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
@@ -162,7 +163,9 @@ def fit_model(
     loss normalised by the global target count, losses all-reduced (see ``_ddp.py``).
     ``keep_start``: also score the model as given (before any step; for ITNet the fitted mix
     of simple predictors) on validation and keep it if no epoch beats it (``best_epoch = -1``),
-    so training never ends worse on validation than where it started.
+    so training never ends worse on validation than where it started. ``min_epochs``: early
+    stopping waits until that many epochs have run (a network whose head starts at zero can
+    sit on a plateau near its start for several epochs before it improves).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -249,7 +252,7 @@ def fit_model(
         if val_loss < best.best_val_loss:
             best.best_val_loss, best.best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best.best_epoch >= patience:
+        elif epoch - best.best_epoch >= patience and epoch + 1 >= min_epochs:
             break
     bar.close()
     if best_state is None:

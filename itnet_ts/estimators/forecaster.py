@@ -67,7 +67,9 @@ class ITNetForecaster(BaseEstimator):
             times come in ``predict(futr_df=...)``. Static covariates come in
             ``fit(df, static_df=...)``. See docs/covariates-and-streaming.md.
         max_epochs, batch_size, learning_rate, patience: training; early stopping uses the
-            last ``horizon`` of every series long enough as validation.
+            last ``horizon`` of every series long enough as validation, and stops after
+            ``patience`` epochs without a better validation loss, but not before a third of
+            ``max_epochs``.
         windows_per_series: training windows drawn per series per epoch (``None``: enough
             for about 2048 windows per epoch, at most 32 per series).
         scaling: per-channel scaling fitted on the training data (``"standard"`` or ``"none"``).
@@ -329,6 +331,9 @@ class ITNetForecaster(BaseEstimator):
             loss="pinball" if plan.probabilistic else "mse",
             quantiles=plan.quantiles or None,
             keep_start=True,  # never worse on validation than the untrained start (the mix)
+            # the zero-initialised head can sit near its start for a few epochs before the
+            # network improves: early stopping waits for a third of max_epochs
+            min_epochs=self.max_epochs // 3,
         )
         if ddp is not None:
             ddp.close()

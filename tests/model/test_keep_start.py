@@ -70,3 +70,15 @@ def test_the_estimator_never_ends_worse_than_its_start_on_validation():
     assert start is not None and np.isfinite(start)
     assert est.train_result_.best_val_loss <= start
     assert v["mse_network"] == pytest.approx(est.train_result_.best_val_loss, rel=1e-5)
+
+
+def test_early_stopping_waits_for_min_epochs():
+    model, val, _ = _setup()
+    train = dataclasses.replace(val, y=val.y + 5.0)  # no epoch beats the start
+    kw = dict(learning_rate=1e-2, patience=1, device=torch.device("cpu"), progress=False,
+              keep_start=True, max_epochs=8)  # fmt: skip
+    res = fit_model(model, lambda epoch: [train], lambda: [val], **kw)
+    assert len(res.history) == 1  # patience 1 from the start (epoch -1)
+    model, _, _ = _setup()
+    res = fit_model(model, lambda epoch: [train], lambda: [val], min_epochs=5, **kw)
+    assert len(res.history) == 5 and res.best_epoch == -1
