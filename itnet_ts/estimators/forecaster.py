@@ -53,8 +53,10 @@ class ITNetForecaster(BaseEstimator):
             architecture (see ``ITNetConfig``).
         start: what the forecast starts from, before the network's learned correction:
             ``"mix"`` (default: a combination of simple predictors -- last value, history
-            mean, recent mean, damped trend, global mean -- weighted per channel and lead time
-            and fitted to the training windows first) or ``"persistence"`` (the last value).
+            mean, recent mean, damped trend, smooth mean, global mean -- weighted per channel,
+            lead time and the channel's history (observation count, staleness, level-shift
+            signals), fitted to the training windows first, its feature set chosen on
+            validation) or ``"persistence"`` (the last value).
         decoder: how a query reads the encoded history: ``"recurrent"`` (closed form from the
             final state), ``"attention"`` or ``"both"`` (see ``ITNetConfig``).
         quantiles: quantile levels in (0, 1) to forecast, e.g. ``[0.1, 0.5, 0.9]``: adds the
