@@ -258,6 +258,7 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     n_elements = sum(t.numel() for t in model_t.values())
     cfg_d = _json(meta, "config", dict)
     cfg_d.setdefault("start", "persistence")  # files from before the "mix" start
+    cfg_d.setdefault("mix_version", 1)  # files from before the second mix
     cfg = _check_config(cfg_d, n_elements)
     if "start" not in params:  # a file from before the parameter: say what the model does
         est.set_params(start=cfg.start)

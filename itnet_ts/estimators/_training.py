@@ -31,9 +31,14 @@ __all__ = [
 
 @dataclass
 class TrainResult:
+    """``best_epoch``: the epoch whose weights were kept, ``-1`` for the untrained start (with
+    ``keep_start``: no epoch beat it on validation); ``start_val_loss``: the start's
+    validation loss (``None`` when it was not scored)."""
+
     best_epoch: int
     best_val_loss: float
     history: list[dict] = field(default_factory=list)
+    start_val_loss: float | None = None
 
 
 #: Pools of ``BUCKET`` batches' worth of shuffled windows, each sorted by history length (then
@@ -225,6 +230,8 @@ def fit_model(
     schedule: str = "cosine",
     quantiles: Sequence[float] | None = None,
     distributed=None,
+    keep_start: bool = False,
+    min_epochs: int = 0,
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
@@ -238,6 +245,11 @@ def fit_model(
     ``max_epochs``) or "constant". Each history entry records the epoch's training seconds.
     ``distributed`` (a ``_ddp.DDPContext``): train under DistributedDataParallel, each step's
     loss normalised by the global target count, losses all-reduced (see ``_ddp.py``).
+    ``keep_start``: also score the model as given (before any step; for ITNet the fitted mix
+    of simple predictors) on validation and keep it if no epoch beats it (``best_epoch = -1``),
+    so training never ends worse on validation than where it started. ``min_epochs``: early
+    stopping waits until that many epochs have run (a network whose head starts at zero can
+    sit on a plateau near its start for several epochs before it improves).
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -259,6 +271,27 @@ def fit_model(
     )
     best = TrainResult(best_epoch=-1, best_val_loss=math.inf)
     best_state = None
+
+    def validate() -> float:
+        if val_score is not None:
+            model.eval()
+            v = float(val_score(model))
+            return v if distributed is None else distributed.mean(v)
+        return evaluate_loss(
+            model,
+            val_batches(),
+            device,
+            quantiles if loss == "pinball" else None,
+            distributed=distributed,
+            channel_weights=channel_weights,
+        )
+
+    if keep_start and (val_score is not None or val_batches):
+        start_loss = validate()
+        best.start_val_loss = start_loss
+        if math.isfinite(start_loss):
+            best.best_val_loss = start_loss
+            best_state = copy.deepcopy(model.state_dict())
     train_model = model if distributed is None else distributed.wrap(model)
     bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
@@ -291,20 +324,8 @@ def fit_model(
         if distributed is not None:
             total, count = distributed.sum(total, count)
         train_loss = total / max(count, 1)
-        if val_score is not None:
-            model.eval()
-            val_loss = float(val_score(model))
-            if distributed is not None:
-                val_loss = distributed.mean(val_loss)
-        elif val_batches:
-            val_loss = evaluate_loss(
-                model,
-                val_batches(),
-                device,
-                quantiles if loss == "pinball" else None,
-                distributed=distributed,
-                channel_weights=channel_weights,
-            )
+        if val_score is not None or val_batches:
+            val_loss = validate()
         else:
             val_loss = train_loss
         if not math.isfinite(val_loss):
@@ -316,7 +337,7 @@ def fit_model(
         if val_loss < best.best_val_loss:
             best.best_val_loss, best.best_epoch = val_loss, epoch
             best_state = copy.deepcopy(model.state_dict())
-        elif epoch - best.best_epoch >= patience:
+        elif epoch - best.best_epoch >= patience and epoch + 1 >= min_epochs:
             break
     bar.close()
     if best_state is None:
@@ -377,16 +398,64 @@ def fit_start(
     batch_iter,
     device: torch.device,
     *,
+    val_iter=None,
     steps: int = 200,
     learning_rate: float = 0.05,
     max_queries: int = 200_000,
 ) -> dict:
-    """Fit the model's predictor mix (``model.mix``: weights per channel and lead time) to the
-    targets of ``batch_iter`` by full-batch Adam on the MSE, before the network trains; the
-    network's weights are untouched. Returns ``{"mse_before", "mse_after"}`` (scaled units).
+    """Fit the model's predictor mix (``model.mix``: weights per channel, lead time and, with
+    the second mix, the channel's history) to the targets of ``batch_iter`` by full-batch Adam
+    on the MSE, before the network trains; the network's weights are untouched.
+
+    With ``val_iter`` (the validation batches) and the second mix, the mix is fitted with each
+    nested feature set of :data:`~itnet_ts.model.baselines.MIX_FEATURE_SETS` and the one with
+    the lowest validation MSE is kept (a feature that only fits the training windows' quirks
+    is dropped). Returns ``{"mse_before", "mse_after", "n_targets"}`` (scaled units, training
+    windows) and, with ``val_iter``, ``"features"`` (the set kept) and ``"val_mse"`` (of each).
     """
     if model.mix is None:
         return {}
+    train = _mix_data(model, batch_iter, device, max_queries)
+    if train is None:
+        return {}
+    mix = model.mix
+    init = copy.deepcopy(mix.state_dict())
+    sets = {"all": None}
+    val = None
+    if val_iter is not None and model.cfg.mix_version >= 2:
+        from itnet_ts.model.baselines import MIX_FEATURE_SETS, N_HISTORY_FEATURES
+
+        val = _mix_data(model, val_iter, device, None)
+        n_feat = mix.use.numel()
+        sets = {}
+        for name, n_hist in MIX_FEATURE_SETS.items():
+            use = torch.ones(n_feat, device=mix.use.device)
+            use[n_feat - N_HISTORY_FEATURES + n_hist :] = 0.0
+            sets[name] = use
+    out: dict = {"n_targets": int(train[3].numel())}
+    best = (math.inf, None, None)
+    val_mse = {}
+    for name, use in sets.items():
+        mix.load_state_dict(init)
+        if use is not None:
+            mix.use.copy_(use)
+        before, after = _fit_mix(mix, train, steps, learning_rate)
+        out.setdefault("mse_before", before)
+        if val is None:
+            out["mse_after"] = after
+            break
+        with torch.no_grad():
+            val_mse[name] = _mix_mse(mix, val)
+        if val_mse[name] < best[0]:
+            best = (val_mse[name], name, (copy.deepcopy(mix.state_dict()), after))
+    if val is not None:
+        mix.load_state_dict(best[2][0])
+        out.update(mse_after=best[2][1], features=best[1], val_mse=val_mse)
+    return out
+
+
+def _mix_data(model: ITNet, batch_iter, device, max_queries: int | None):
+    """The simple predictors, mix features, channels and targets of every known target."""
     P, F, chan, y = [], [], [], []
     n = 0
     for b in batch_iter:
@@ -398,28 +467,34 @@ def fit_start(
         chan.append(b.q_chan[k])
         y.append(b.y[k])
         n += int(k.sum())
-        if n >= max_queries:
+        if max_queries is not None and n >= max_queries:
             break
     if n == 0:
-        return {}
-    P, F, chan, y = (torch.cat(x) for x in (P, F, chan, y))
-    params = list(model.mix.parameters())
+        return None
+    return tuple(torch.cat(x) for x in (P, F, chan, y))
+
+
+def _mix_mse(mix, data) -> float:
+    P, F, chan, y = data
+    return float((((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean().detach())
+
+
+def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]:
+    """Full-batch Adam on the mix's MSE; returns the MSE before and after."""
+    params = list(mix.parameters())
     opt = torch.optim.Adam(params, lr=learning_rate)
-
-    def loss_fn() -> torch.Tensor:
-        return (((model.mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
-
     with torch.enable_grad():
-        before = float(loss_fn().detach())
+        before = _mix_mse(mix, data)
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn()
+            P, F, chan, y = data
+            loss = (((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
             loss.backward()
             opt.step()
-        after = float(loss_fn().detach())
+        after = _mix_mse(mix, data)
     for p in params:
         p.grad = None
-    return {"mse_before": before, "mse_after": after, "n_targets": n}
+    return before, after
 
 
 def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:

@@ -54,8 +54,10 @@ class ITNetForecaster(BaseEstimator):
             architecture (see ``ITNetConfig``).
         start: what the forecast starts from, before the network's learned correction:
             ``"mix"`` (default: a combination of simple predictors -- last value, history
-            mean, recent mean, damped trend, global mean -- weighted per channel and lead time
-            and fitted to the training windows first) or ``"persistence"`` (the last value).
+            mean, recent mean, damped trend, smooth mean, global mean -- weighted per channel,
+            lead time and the channel's history (observation count, staleness, level-shift
+            signals), fitted to the training windows first, its feature set chosen on
+            validation) or ``"persistence"`` (the last value).
         decoder: how a query reads the encoded history: ``"recurrent"`` (closed form from the
             final state), ``"attention"`` or ``"both"`` (see ``ITNetConfig``).
         encoder_mode: how the encoder's integral transforms are evaluated: ``"recurrent"``
@@ -78,7 +80,9 @@ class ITNetForecaster(BaseEstimator):
             times come in ``predict(futr_df=...)``. Static covariates come in
             ``fit(df, static_df=...)``. See docs/covariates-and-streaming.md.
         max_epochs, batch_size, learning_rate, patience: training; early stopping uses the
-            last ``horizon`` of every series long enough as validation.
+            last ``horizon`` of every series long enough as validation, and stops after
+            ``patience`` epochs without a better validation loss, but not before a third of
+            ``max_epochs``.
         windows_per_series: training windows drawn per series per epoch (``None``: enough
             for about 2048 windows per epoch, at most 32 per series).
         scaling: per-channel scaling fitted on the training data (``"standard"`` or ``"none"``).
@@ -337,8 +341,14 @@ class ITNetForecaster(BaseEstimator):
             def val_batches():
                 return stored_batches(val_shard, batch_size)
 
-        # the mix of simple predictors, fitted on one extra draw of training windows
-        start = fit_start(model, train_batches(self.max_epochs), device)
+        # the mix of simple predictors, fitted on one extra draw of training windows (its
+        # feature set chosen on the validation windows)
+        start = fit_start(
+            model,
+            train_batches(self.max_epochs),
+            device,
+            val_iter=None if val_store is None else stored_batches(val_store, batch_size),
+        )
         result = fit_model(
             model,
             train_batches,
@@ -352,12 +362,16 @@ class ITNetForecaster(BaseEstimator):
             loss="pinball" if plan.probabilistic else "mse",
             channel_weights=None if cw is None else torch.as_tensor(cw, dtype=torch.float32),
             quantiles=plan.quantiles or None,
+            keep_start=True,  # never worse on validation than the untrained start (the mix)
+            # the zero-initialised head can sit near its start for a few epochs before the
+            # network improves: early stopping waits for a third of max_epochs
+            min_epochs=self.max_epochs // 3,
         )
         if ddp is not None:
             ddp.close()
         _check_converged(result)
         validation = self._select_fallback(model, val_store, device, spec.channels)
-        validation["start"] = start
+        validation["start"] = {**start, "val_loss": result.start_val_loss}
         self.model_ = model
         self.config_ = cfg
         self.spec_ = spec

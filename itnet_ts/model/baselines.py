@@ -10,7 +10,11 @@ Each query (series, channel ``c``, lead time ``L`` after the series' last observ
   (weight ``RECENT_DECAY ** k`` for the ``k``-th most recent);
 - ``damped_trend``: a weighted straight line through the recent observations (weights
   ``TREND_DECAY ** k``), extrapolated with a slope that fades out over the weighted time spread
-  of those observations (continuous-time damped trend).
+  of those observations (continuous-time damped trend);
+- ``smooth_mean``: the exponentially weighted mean with the trend's weights ``TREND_DECAY **
+  k`` (simple exponential smoothing over about the last ten observations: less noise than
+  ``recent_mean``, more local than ``history_mean``). Only in the second mix
+  (``ITNetConfig.mix_version = 2``); the first uses the first five predictors.
 
 A channel never observed in the history falls back to ``global_mean`` in every predictor.
 :class:`BaselineMix` mixes them with softmax weights chosen per channel and lead time; ITNet
@@ -26,6 +30,9 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "MIX_FEATURE_SETS",
+    "N_HISTORY_FEATURES",
+    "N_PREDICTORS_V1",
     "PREDICTORS",
     "BaselineMix",
     "ew_stats",
@@ -33,11 +40,25 @@ __all__ = [
     "predictor_values",
 ]
 
-PREDICTORS = ("global_mean", "last_value", "history_mean", "recent_mean", "damped_trend")
+PREDICTORS = (
+    "global_mean",
+    "last_value",
+    "history_mean",
+    "recent_mean",
+    "damped_trend",
+    "smooth_mean",
+)
+N_PREDICTORS_V1 = 5  # the first mix (mix_version=1): PREDICTORS[:5]
 RECENT_DECAY = 0.5  # weight of the k-th most recent observation: 0.5 ** k (about 2 points)
 TREND_DECAY = 0.8  # for the trend line: 0.8 ** k (about the last 5-10 points)
 MAX_TREND_STEP = 3.0  # the extrapolated trend moves at most this far (scaled units)
 N_EW = 7  # ew[..., :]: recent (S0, Sy), trend (S0, S1, S2, Sy, Sty)
+#: history features the mix weights may also take (``ITNetConfig.mix_version`` 2): log1p of the
+#: channel's observation count and of its last value's staleness at the cutoff, then log1p of
+#: how far the last value and the recent mean are from the smooth mean (level-shift signals)
+N_HISTORY_FEATURES = 4
+#: the nested feature sets ``fit_start`` chooses among (number of history features used)
+MIX_FEATURE_SETS = {"lead": 0, "lead+history": 2, "lead+history+shift": 4}
 
 
 def ew_stats(values: Tensor, mask: Tensor, valid: Tensor, tau: Tensor, tau_last: Tensor) -> Tensor:
@@ -82,13 +103,13 @@ def ew_step(ew: Tensor, dtau: Tensor, values: Tensor, mask: Tensor) -> Tensor:
 
 
 def predictor_values(
-    has: Tensor, last: Tensor, hist_mean: Tensor, ew: Tensor, lead: Tensor
+    has: Tensor, last: Tensor, hist_mean: Tensor, ew: Tensor, lead: Tensor, k: int | None = None
 ) -> Tensor:
     """The K simple forecasts of each query -> (B, Q, K).
 
     has (B, Q) the queried channel was observed; last, hist_mean (B, Q) its last value and
     history mean; ew (B, Q, 7) its running sums; lead (B, Q) >= 0 time after the series' last
-    observation.
+    observation; ``k`` the first ``k`` predictors (default all).
     """
     zero = torch.zeros_like(last)
     r0, ry, s0, s1, s2, sy, sty = ew.unbind(-1)
@@ -105,30 +126,36 @@ def predictor_values(
     damped = spread * -torch.expm1(-lead / spread.clamp(min=1e-12))  # -> spread as lead grows
     step = (b * torch.where(ok, damped, 0.0)).clamp(-MAX_TREND_STEP, MAX_TREND_STEP)
     trend = torch.where(ok, a + step, recent)
-    preds = [zero, last, hist_mean, recent, trend]
+    preds = [zero, last, hist_mean, recent, trend, torch.where(s0 > 0, my, recent)][:k]
     return torch.stack([torch.where(has, p, zero) for p in preds], dim=-1)
 
 
 class BaselineMix(nn.Module):
-    """Softmax mixture of the K predictors: logits per channel plus a function of the lead.
+    """Softmax mixture of the K predictors: logits per channel plus a linear function of the
+    query's features (the lead's time features and, with ``ITNetConfig.mix_version`` 2, the
+    channel's ``log1p`` observation count and staleness: with logits linear in ``log n`` the
+    history mean / global mean weights can follow the Bayes shrinkage ``n / (n + k)``).
 
-    ``logits[b, q] = chan[c] + lead(time features of L)``; ``forward(P (B,Q,K), q_chan (B,Q),
-    lead_feat (B,Q,F)) -> (mixed (B,Q), weights (B,Q,K))``. Initialised to plain persistence
+    ``logits[b, q] = chan[c] + lead(features)``; ``forward(P (B,Q,K), q_chan (B,Q),
+    feat (B,Q,F)) -> (mixed (B,Q), weights (B,Q,K))``. Initialised to plain persistence
     (``last_value``); :func:`itnet_ts.estimators._training.fit_start` fits it to the training
     windows before the network trains.
     """
 
-    def __init__(self, n_channels: int, n_lead_features: int):
+    def __init__(self, n_channels: int, n_lead_features: int, n_predictors: int = len(PREDICTORS)):
         super().__init__()
-        init = torch.zeros(n_channels, len(PREDICTORS))
+        init = torch.zeros(n_channels, n_predictors)
         init[:, PREDICTORS.index("last_value")] = 6.0  # softmax weight ~0.99 on persistence
         self.chan = nn.Parameter(init)
-        self.lead = nn.Linear(n_lead_features, len(PREDICTORS))
+        self.lead = nn.Linear(n_lead_features, n_predictors)
         nn.init.zeros_(self.lead.weight)
         nn.init.zeros_(self.lead.bias)
+        # which features the weights use (1) or ignore (0): chosen by ``fit_start`` among
+        # nested feature sets on the validation windows
+        self.register_buffer("use", torch.ones(n_lead_features))
 
     def weights(self, q_chan: Tensor, lead_feat: Tensor) -> Tensor:
-        return torch.softmax(self.chan[q_chan] + self.lead(lead_feat), dim=-1)
+        return torch.softmax(self.chan[q_chan] + self.lead(lead_feat * self.use), dim=-1)
 
     def forward(self, P: Tensor, q_chan: Tensor, lead_feat: Tensor) -> tuple[Tensor, Tensor]:
         w = self.weights(q_chan, lead_feat)

@@ -55,6 +55,11 @@ class ITNetConfig:
         integrates M(N) = min(N, max(mc_min_points, ceil(mc_factor * sqrt(N)))) sampled points
         with inverse-probability weights (``itnet_ts.model.monte_carlo``); predictions stay
         exact.
+    mix_version: which mix of simple predictors (``start="mix"``): 2 (default) also has a
+        smooth mean (exponential smoothing over about the last ten observations) and weights
+        that depend on how much history the queried channel has (``log1p`` of its observation
+        count) and how stale its last value is, besides the channel and the lead time; 1 is the
+        first mix (five predictors, weights by channel and lead time; models saved before).
     """
 
     n_channels: int = 1
@@ -83,6 +88,7 @@ class ITNetConfig:
     integration: str = "exact"
     mc_min_points: int = 64
     mc_factor: float = 8.0
+    mix_version: int = 2
 
     def to_dict(self) -> dict:
         return asdict(self)

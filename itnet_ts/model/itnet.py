@@ -19,7 +19,15 @@ import torch
 from torch import Tensor, nn
 
 from itnet_ts.data._windows import Batch
-from itnet_ts.model.baselines import BaselineMix, ew_stats, ew_step, predictor_values
+from itnet_ts.model.baselines import (
+    N_HISTORY_FEATURES,
+    N_PREDICTORS_V1,
+    PREDICTORS,
+    BaselineMix,
+    ew_stats,
+    ew_step,
+    predictor_values,
+)
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.layers import AttentionTransform, FourierFeatures, RecurrentBlock
 from itnet_ts.model.monte_carlo import mc_points, mc_subsample
@@ -103,8 +111,14 @@ class ITNet(nn.Module):
         n_time = 3 if cfg.query_cutoff_time else 2
         if cfg.start not in ("mix", "persistence"):
             raise ValueError(f"start must be 'mix' or 'persistence', got {cfg.start!r}")
-        self.mix = BaselineMix(C, self.time_feat.out_dim) if cfg.start == "mix" else None
-        n_base = 4 + (4 if self.mix is not None else 0)  # + recent, trend, mix, mix - last
+        if cfg.mix_version not in (1, 2):
+            raise ValueError(f"mix_version must be 1 or 2, got {cfg.mix_version!r}")
+        v2 = cfg.mix_version == 2
+        self.n_predictors = len(PREDICTORS) if v2 else N_PREDICTORS_V1
+        n_mix = self.time_feat.out_dim + (N_HISTORY_FEATURES if v2 else 0)
+        self.mix = BaselineMix(C, n_mix, self.n_predictors) if cfg.start == "mix" else None
+        # + the predictors after the first three (recent, trend[, smooth]), mix, mix - last
+        n_base = 4 + (self.n_predictors - 3 + 2 if self.mix is not None else 0)
         self.query_mlp = nn.Sequential(
             nn.Linear(n_time * self.time_feat.out_dim + n_base + 2 * cfg.n_futr, D),
             nn.GELU(),
@@ -279,7 +293,7 @@ class ITNet(nn.Module):
         ``q_futr`` (B, Q, n_futr): known-future covariates at the queries (models with
         ``n_futr``)."""
         gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
-        has, last, mean, age, lead, lead_feat, P = self._query_simple(st, q_tau, q_chan)
+        has, last, mean, age, lead, lead_feat, P, mix_feat = self._query_simple(st, q_tau, q_chan)
         base = last  # the start: persistence, or the mix below
         feats = [lead_feat, self.time_feat(age)]
         if self.cfg.query_cutoff_time:
@@ -291,7 +305,7 @@ class ITNet(nn.Module):
         simple = [base[..., None], has[..., None].to(base.dtype), mean[..., None]]
         simple.append(torch.log1p(gather(st.count))[..., None])
         if self.mix is not None:  # the forecast starts from the learned mix of predictors
-            mixed, _ = self.mix(P, q_chan, lead_feat)
+            mixed, _ = self.mix(P, q_chan, mix_feat)
             simple += [P[..., 3:], mixed[..., None], (mixed - base)[..., None]]
             base = mixed
         qf = torch.cat([*feats, *simple], dim=-1)
@@ -315,7 +329,12 @@ class ITNet(nn.Module):
     def _query_simple(self, st: EncoderState, q_tau: Tensor, q_chan: Tensor):
         """Per query (B, Q): has (channel observed), last value (0 if not), history mean,
         age of the last value, lead after the last observation, the lead's time features
-        (B, Q, F) and, with the "mix" start, the simple predictors P (B, Q, K) (else None)."""
+        (B, Q, F) and, with the "mix" start, the simple predictors P (B, Q, K) and the
+        features the mix weights depend on (B, Q, F [+ 4]) (else None, None): the lead's time
+        features and, with ``mix_version`` 2, how much history the channel has (``log1p`` of its
+        observation count) and how stale its last value was at the cutoff (``log1p`` of the
+        channel's age minus the lead), so the weights can follow how reliable each predictor
+        is (e.g. the history mean shrunk towards the global mean when there are few points)."""
         gather = lambda x: x.gather(1, q_chan)  # noqa: E731  (B, C) -> (B, Q)
         has = torch.isfinite(gather(st.last_seen))
         last = torch.where(has, gather(st.last_value), 0.0)  # persistence, 0 = channel mean
@@ -323,22 +342,35 @@ class ITNet(nn.Module):
         mean = gather(st.value_sum) / gather(st.count).clamp(min=1)
         lead = (q_tau - st.tau_last[:, None]).clamp(min=0)  # time since the last observation
         lead_feat = self.time_feat(lead)
-        P = None
+        P, mix_feat = None, None
         if self.mix is not None:
             ew = st.ew.gather(1, q_chan[..., None].expand(-1, -1, st.ew.shape[-1]))
-            P = predictor_values(has, last, torch.where(has, mean, 0.0), ew, lead)
-        return has, last, mean, age, lead, lead_feat, P
+            P = predictor_values(
+                has, last, torch.where(has, mean, 0.0), ew, lead, self.n_predictors
+            )
+            mix_feat = lead_feat
+            if self.cfg.mix_version >= 2:
+                n_obs = torch.log1p(gather(st.count))
+                stale = torch.log1p((age - lead).clamp(min=0))
+                # how far the last value and the recent mean have moved from the smooth mean:
+                # large after a level shift (trust the recent points), small in noise
+                smooth = P[..., PREDICTORS.index("smooth_mean")]
+                jump_last = torch.log1p((P[..., 1] - smooth).abs())
+                jump_recent = torch.log1p((P[..., 3] - smooth).abs())
+                extra = [n_obs, stale, jump_last, jump_recent]
+                mix_feat = torch.cat([lead_feat, *(x[..., None] for x in extra)], dim=-1)
+        return has, last, mean, age, lead, lead_feat, P, mix_feat
 
     @torch.no_grad()
     def simple_forecasts(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """The simple predictors of every query of ``batch`` without running the encoder:
         P (B, Q, K) (columns ``itnet_ts.model.baselines.PREDICTORS``; needs the "mix" start)
-        and the lead features (B, Q, F) the mix weights depend on."""
+        and the features (B, Q, F [+ 4]) the mix weights depend on."""
         if self.mix is None:
             raise ValueError("simple_forecasts needs an ITNet with start='mix'")
         st = self._summary(batch, [])
-        _, _, _, _, _, lead_feat, P = self._query_simple(st, batch.q_tau, batch.q_chan)
-        return P, lead_feat
+        *_, P, mix_feat = self._query_simple(st, batch.q_tau, batch.q_chan)
+        return P, mix_feat
 
     def _attend(self, st: EncoderState, q_tau: Tensor, qe: Tensor) -> Tensor:
         """Attention-mode read: queries qe (B, Q, D) at q_tau (B, Q) over the memory tokens."""

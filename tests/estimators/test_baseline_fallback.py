@@ -114,3 +114,38 @@ def test_model_files_from_before_the_mix_start_still_load(tmp_path):
     save_file(tensors, str(tmp_path / "bad.itnet"), metadata=meta)
     with pytest.raises(Exception, match="fallback codes"):
         ITNetForecaster.load(tmp_path / "bad.itnet")
+
+
+def test_model_files_from_before_the_second_mix_load_as_the_first(tmp_path):
+    import dataclasses
+
+    from itnet_ts.model.itnet import ITNet
+
+    df = _noise(n_series=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineFallbackWarning)
+        est = ITNetForecaster(**TINY).fit(df)
+    assert est.config_.mix_version == 2 and est.model_.mix.chan.shape[-1] == 6
+    # a model of the first mix, saved with a config that does not know mix_version
+    est.config_ = dataclasses.replace(est.config_, mix_version=1)
+    torch.manual_seed(1)
+    est.model_ = ITNet(est.config_).eval()
+    with torch.no_grad():
+        est.model_.mix.chan.normal_()
+    path = tmp_path / "m.itnet"
+    est.save(path)
+    with safe_open(str(path), "pt") as f:
+        meta = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    cfg = json.loads(meta["config"])
+    cfg.pop("mix_version")
+    meta["config"] = json.dumps(cfg)
+    meta["sha256"] = _digest(meta, tensors)
+    old = tmp_path / "old.itnet"
+    save_file(tensors, str(old), metadata=meta)
+    loaded = ITNetForecaster.load(old)
+    assert loaded.config_.mix_version == 1 and loaded.model_.mix.chan.shape[-1] == 5
+    hist = df.filter(pl.col("unique_id") == "s1")
+    a = est.predict(df=hist, h=3.0)["y_hat"].to_numpy()
+    b = loaded.predict(df=hist, h=3.0)["y_hat"].to_numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-6)

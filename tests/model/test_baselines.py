@@ -11,9 +11,9 @@ from itnet_ts.model.itnet import ITNet
 
 
 def _direct(times, vals, tau_last, lead):
-    """The five predictors of one channel, computed directly from its observations."""
+    """The six predictors of one channel, computed directly from its observations."""
     if len(vals) == 0:
-        return [0.0] * 5
+        return [0.0] * 6
     k = np.arange(len(vals))[::-1]  # 0 for the most recent
     wr, wt = RECENT_DECAY**k, TREND_DECAY**k
     t = times - tau_last
@@ -27,7 +27,8 @@ def _direct(times, vals, tau_last, lead):
         trend = a + np.clip(b * sp * (1 - np.exp(-lead / sp)), -3, 3)
     else:
         trend = recent
-    return [0.0, vals[-1], vals.mean(), recent, trend]
+    smooth = (wt * vals).sum() / wt.sum()
+    return [0.0, vals[-1], vals.mean(), recent, trend, smooth]
 
 
 def test_predictors_match_a_direct_computation():
@@ -57,9 +58,99 @@ def test_untrained_model_is_the_mix_of_predictors():
     with torch.no_grad():
         model.mix.chan.normal_()
         model.mix.lead.weight.normal_(std=0.3)
-        P, lead_feat = model.simple_forecasts(b)
-        want = (model.mix.weights(b.q_chan, lead_feat) * P).sum(-1)
+        model.mix.lead.bias.normal_()
+        P, feat = model.simple_forecasts(b)
+        want = (model.mix.weights(b.q_chan, feat) * P).sum(-1)
         torch.testing.assert_close(model(b)[..., 0], want)
+        # the weights depend on the channel's history (count, staleness), not only the lead
+        n_hist = model.time_feat.out_dim
+        assert feat.shape[-1] == n_hist + 4
+        moved = feat.clone()
+        moved[..., n_hist] += 1.0
+        assert not torch.allclose(
+            model.mix.weights(b.q_chan, moved), model.mix.weights(b.q_chan, feat)
+        )
+
+
+def test_first_mix_version_keeps_its_five_predictors():
+    r = _ragged()
+    b = _batch(r)
+    model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4, mix_version=1)).eval()
+    P, feat = model.simple_forecasts(b)
+    assert P.shape[-1] == 5 and feat.shape[-1] == model.time_feat.out_dim
+    assert model.mix.chan.shape == (3, 5)
+    with pytest.raises(ValueError, match="mix_version"):
+        ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4, mix_version=3))
+
+
+def _levels(seed=0, S=512, N=64):
+    """Noisy levels seen through histories of 1 to 64 points (prior sd 1, observation noise
+    sd 2: the Bayes forecast shrinks the history mean by n / (n + 4)), one query each: a batch
+    with the fields the predictors read, the history means, counts and targets."""
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(seed)
+    n = 2 ** torch.randint(0, 7, (S,), generator=g)  # 1 .. 64 points
+    level = torch.randn(S, generator=g)
+    valid = torch.arange(N)[None, :] < n[:, None]
+    values = (level[:, None] + 2.0 * torch.randn(S, N, generator=g))[..., None] * valid[..., None]
+    tau = (torch.arange(N, dtype=torch.float32)[None, :] - (n[:, None] - 1).float()) * valid
+    y = level + 0.5 * torch.randn(S, generator=g)  # a less noisy target: the level matters
+    b = SimpleNamespace(
+        values=values, mask=valid[..., None].float(), valid=valid, tau=tau,
+        has_last=torch.ones(S, 1), last_tau=torch.zeros(S, 1),
+        last_value=values[torch.arange(S), n - 1], q_tau=torch.ones(S, 1),
+        q_chan=torch.zeros(S, 1, dtype=torch.long), y=y[:, None],
+        y_known=torch.ones(S, 1, dtype=torch.bool), static=None, futr=None,
+    )  # fmt: skip
+    b.to = lambda device: b
+    return b, values[..., 0].sum(1) / n, n, y
+
+
+def test_the_mix_learns_shrinkage_by_history_length():
+    """The mix with the history features (mix_version 2) gets to the Bayes shrinkage of the
+    history mean; weights by channel and lead alone cannot."""
+    from itnet_ts.estimators._training import fit_start
+
+    b, mean, n, y = _levels()
+    bayes = float(((n / (n + 4.0) * mean - y) ** 2).mean())
+    hist = float(((mean - y) ** 2).mean())
+    got = {}
+    for version in (1, 2):
+        torch.manual_seed(0)
+        model = ITNet(ITNetConfig(n_channels=1, d_model=8, rank=2, mix_version=version))
+        got[version] = fit_start(model, [b], torch.device("cpu"), steps=400)["mse_after"]
+    assert bayes < hist - 0.5  # seed 0: 0.670 vs 1.290
+    assert got[1] > bayes + 0.05  # one weight for every n cannot shrink by n (0.763)
+    assert got[2] < bayes + 0.01  # the count feature gets there (0.667)
+
+
+def test_fit_start_keeps_the_feature_set_best_on_validation():
+    from itnet_ts.estimators._training import _mix_data, _mix_mse, fit_start
+    from itnet_ts.model.baselines import MIX_FEATURE_SETS
+
+    train, _, _, _ = _levels(seed=0)
+    val, _, _, _ = _levels(seed=1)
+    torch.manual_seed(0)
+    model = ITNet(ITNetConfig(n_channels=1, d_model=8, rank=2))
+    out = fit_start(model, [train], torch.device("cpu"), val_iter=[val])
+    assert set(out["val_mse"]) == set(MIX_FEATURE_SETS)
+    assert out["val_mse"][out["features"]] == min(out["val_mse"].values())
+    assert out["features"] != "lead"  # the count matters here
+    data = _mix_data(model, [val], torch.device("cpu"), None)
+    assert _mix_mse(model.mix, data) == pytest.approx(out["val_mse"][out["features"]], rel=1e-6)
+    assert int((model.mix.use == 0).sum()) == 4 - MIX_FEATURE_SETS[out["features"]]
+    # the features a set leaves out do not move the weights
+    with torch.no_grad():
+        model.mix.lead.weight.normal_()
+    _, feat = model.simple_forecasts(train)
+    moved = feat.clone()
+    moved[..., -4:] += 5.0
+    model.mix.use[-4:] = 0.0
+    w = model.mix.weights(train.q_chan, feat)
+    assert torch.equal(w, model.mix.weights(train.q_chan, moved))
+    model.mix.use[-4:] = 1.0
+    assert not torch.allclose(w, model.mix.weights(train.q_chan, moved))
 
 
 @pytest.mark.parametrize("code", [1, 2])
