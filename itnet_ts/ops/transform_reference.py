@@ -82,7 +82,8 @@ def recurrent_direct(
     kwn: bool = False,
     eps: float = 1e-6,
 ) -> Tensor:
-    """The causal sum the recurrent scan computes, evaluated directly in O(N^2).
+    """The causal sum the recurrent scan computes, evaluated directly in O(N^2) on the
+    coordinates ``tau`` (``recurrent_quadratic`` without selectivity or skip).
 
     Causal by index (``j <= n``), so observations sharing a timestamp enter in order.
 
@@ -93,17 +94,8 @@ def recurrent_direct(
     Args: tau (B, N) sorted coordinates; u (B, N, D); w (B, N); Bm, Cm (B, N, R); lam,
     omega (D, R). Returns (B, N, D).
     """
-    lag = tau[:, :, None] - tau[:, None, :]  # (B, N_out, N_in)
-    N = tau.shape[1]
-    causal = torch.ones(N, N, dtype=u.dtype, device=u.device).tril()  # j <= n (by index)
-    lagc = lag.clamp(min=0)[..., None, None]  # (B, N, N, 1, 1)
-    env = torch.exp(-lam * lagc)  # (B, N, N, D, R)
-    k = env * torch.cos(omega * lagc) if omega is not None else env
-    wc = (w[:, None, :] * causal)[..., None, None]  # (B, N, N, 1, 1)
-    inner = (wc * k * Bm[:, None, :, None, :] * u[:, None, :, :, None]).sum(2)  # (B, N, D, R)
-    if kwn:
-        inner = inner / ((wc * env).sum(2) + eps)
-    return (Cm[:, :, None, :] * inner).sum(-1)
+    dtau = torch.diff(tau, dim=1, prepend=tau[:, :1])  # lags tau_n - tau_j on this clock
+    return recurrent_quadratic(u, dtau, w, Bm, Cm, lam, omega=omega, kwn=kwn, eps=eps)[0]
 
 
 def recurrent_quadratic(
