@@ -121,6 +121,7 @@ PARAMETER_CONSTRAINTS = {
     "kwn": _bool(),
     "weights": _options("uniform", "gap"),
     "start": _options("mix", "persistence"),
+    "periodic": ((lambda v: v == "auto" or isinstance(v, bool)), "'auto', True or False"),
     "decoder": _options("recurrent", "attention", "both"),
     "encoder_mode": _options("recurrent", "attention", "conv"),
     "integration": _options("exact", "monte_carlo"),

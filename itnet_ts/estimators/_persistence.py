@@ -27,6 +27,7 @@ from itnet_ts.estimators._quantiles import plan_outputs
 from itnet_ts.estimators._training import TrainResult
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
+from itnet_ts.model.periodic import MAX_FREQS
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "load_forecaster", "save_forecaster"]
 
@@ -232,10 +233,13 @@ def _check_config(cfg_d: dict, n_elements: int) -> ITNetConfig:
         v, d = cfg_d[f.name], getattr(defaults, f.name)
         if isinstance(d, bool):
             ok = isinstance(v, bool)
+        elif f.name == "period_n_freq":  # a search grid, not a size of the weights
+            ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_FREQS
         elif isinstance(d, int):
             ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= max(n_elements, 1)
         elif isinstance(d, float):
             ok = not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+            ok = ok and (v >= 0 or not f.name.startswith("period_"))
         elif isinstance(d, str):
             ok = isinstance(v, str)
         else:

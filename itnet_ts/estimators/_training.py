@@ -423,14 +423,16 @@ def fit_start(
     sets = {"all": None}
     val = None
     if val_iter is not None and model.cfg.mix_version >= 2:
-        from itnet_ts.model.baselines import MIX_FEATURE_SETS, N_HISTORY_FEATURES
+        from itnet_ts.model.baselines import MIX_FEATURE_SETS
 
         val = _mix_data(model, val_iter, device, None)
-        n_feat = mix.use.numel()
+        n_feat, n_history = mix.use.numel(), model.n_history_features
         sets = {}
         for name, n_hist in MIX_FEATURE_SETS.items():
+            if n_hist > n_history:
+                continue
             use = torch.ones(n_feat, device=mix.use.device)
-            use[n_feat - N_HISTORY_FEATURES + n_hist :] = 0.0
+            use[n_feat - n_history + n_hist :] = 0.0
             sets[name] = use
     out: dict = {"n_targets": int(train[3].numel())}
     best = (math.inf, None, None)

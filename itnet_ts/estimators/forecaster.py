@@ -23,6 +23,7 @@ from itnet_ts.data._windows import (
 )
 from itnet_ts.errors import ITNetError, ITNetInputError
 from itnet_ts.estimators._contract import NotFittedError
+from itnet_ts.estimators._periodic import choose_period_grid
 from itnet_ts.estimators._quantiles import QuantilePlan, forecast_columns, plan_outputs
 from itnet_ts.estimators._training import (
     batches,
@@ -58,6 +59,14 @@ class ITNetForecaster(BaseEstimator):
             lead time and the channel's history (observation count, staleness, level-shift
             signals), fitted to the training windows first, its feature set chosen on
             validation) or ``"persistence"`` (the last value).
+        periodic: whether the mix gets a seventh predictor that finds each series' period
+            from its own history (a multiband Lomb-Scargle search) and extrapolates a harmonic
+            fit per channel: for light curves and other signals sampled far more sparsely
+            than their period. ``"auto"`` (default) turns it on when, on up to 128 training
+            series cut at 70% of their points, it forecasts the rest with an MSE below 0.8x the
+            history mean's (``get_fitted_summary()["validation"]["periodic"]`` has the
+            numbers); ``True`` / ``False`` force it (``start="mix"`` only). The search costs about N x F operations
+            per window (F up to 32,768 frequencies).
         decoder: how a query reads the encoded history: ``"recurrent"`` (closed form from the
             final state), ``"attention"`` or ``"both"`` (see ``ITNetConfig``).
         encoder_mode: how the encoder's integral transforms are evaluated: ``"recurrent"``
@@ -119,6 +128,7 @@ class ITNetForecaster(BaseEstimator):
         kwn: bool = False,
         weights: str = "uniform",
         start: str = "mix",
+        periodic: str | bool = "auto",
         decoder: str = "recurrent",
         encoder_mode: str = "recurrent",
         integration: str = "exact",
@@ -150,6 +160,7 @@ class ITNetForecaster(BaseEstimator):
         self.kwn = kwn
         self.weights = weights
         self.start = start
+        self.periodic = periodic
         self.decoder = decoder
         self.encoder_mode = encoder_mode
         self.integration = integration
@@ -281,6 +292,9 @@ class ITNetForecaster(BaseEstimator):
         cw = loss_channel_weights(self.channel_weights, spec.channels, scaler.scale, counts)
         # initial decay time scales span from a fraction of a gap to the history length
         span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
+        period_grid, periodic = choose_period_grid(
+            self.periodic, train_view, scaler, unit, self.start, self.max_history, seed
+        )
         cfg = ITNetConfig(
             n_channels=len(spec.channels),
             d_model=self.d_model,
@@ -295,6 +309,9 @@ class ITNetForecaster(BaseEstimator):
             kwn=self.kwn,
             weights=self.weights,
             start=self.start,
+            period_f_min=0.0 if period_grid is None else period_grid[0],
+            period_df=0.0 if period_grid is None else period_grid[1],
+            period_n_freq=0 if period_grid is None else period_grid[2],
             decoder=self.decoder,
             encoder_mode=self.encoder_mode,
             integration=self.integration,
@@ -372,6 +389,7 @@ class ITNetForecaster(BaseEstimator):
         _check_converged(result)
         validation = self._select_fallback(model, val_store, device, spec.channels)
         validation["start"] = {**start, "val_loss": result.start_val_loss}
+        validation["periodic"] = periodic
         self.model_ = model
         self.config_ = cfg
         self.spec_ = spec

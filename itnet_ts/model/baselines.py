@@ -15,6 +15,9 @@ Each query (series, channel ``c``, lead time ``L`` after the series' last observ
   k`` (simple exponential smoothing over about the last ten observations: less noise than
   ``recent_mean``, more local than ``history_mean``). Only in the second mix
   (``ITNetConfig.mix_version = 2``); the first uses the first five predictors.
+- ``periodic``: the channel's harmonic fit at the series' own period, searched on its history
+  (``itnet_ts.model.periodic``); only in models with a period grid (``ITNetConfig.period_grid``),
+  else (and where a channel has too few observations for the fit) the smooth mean.
 
 A channel never observed in the history falls back to ``global_mean`` in every predictor.
 :class:`BaselineMix` mixes them with softmax weights chosen per channel and lead time; ITNet
@@ -31,8 +34,11 @@ from torch import Tensor, nn
 
 __all__ = [
     "MIX_FEATURE_SETS",
+    "N_EW",
     "N_HISTORY_FEATURES",
+    "N_HISTORY_FEATURES_PERIODIC",
     "N_PREDICTORS_V1",
+    "N_PREDICTORS_V2",
     "PREDICTORS",
     "BaselineMix",
     "ew_stats",
@@ -47,8 +53,10 @@ PREDICTORS = (
     "recent_mean",
     "damped_trend",
     "smooth_mean",
+    "periodic",
 )
 N_PREDICTORS_V1 = 5  # the first mix (mix_version=1): PREDICTORS[:5]
+N_PREDICTORS_V2 = 6  # the second mix without a period grid: PREDICTORS[:6]
 RECENT_DECAY = 0.5  # weight of the k-th most recent observation: 0.5 ** k (about 2 points)
 TREND_DECAY = 0.8  # for the trend line: 0.8 ** k (about the last 5-10 points)
 MAX_TREND_STEP = 3.0  # the extrapolated trend moves at most this far (scaled units)
@@ -57,8 +65,17 @@ N_EW = 7  # ew[..., :]: recent (S0, Sy), trend (S0, S1, S2, Sy, Sty)
 #: channel's observation count and of its last value's staleness at the cutoff, then log1p of
 #: how far the last value and the recent mean are from the smooth mean (level-shift signals)
 N_HISTORY_FEATURES = 4
-#: the nested feature sets ``fit_start`` chooses among (number of history features used)
-MIX_FEATURE_SETS = {"lead": 0, "lead+history": 2, "lead+history+shift": 4}
+#: with the periodic predictor, a fifth: the in-sample log residual variance fraction of the
+#: channel's harmonic fit (how periodic the channel's history looks)
+N_HISTORY_FEATURES_PERIODIC = 5
+#: the nested feature sets ``fit_start`` chooses among (number of history features used; a set
+#: needing more history features than the model has is skipped)
+MIX_FEATURE_SETS = {
+    "lead": 0,
+    "lead+history": 2,
+    "lead+history+shift": 4,
+    "lead+history+shift+periodic": 5,
+}
 
 
 def ew_stats(values: Tensor, mask: Tensor, valid: Tensor, tau: Tensor, tau_last: Tensor) -> Tensor:

@@ -60,6 +60,12 @@ class ITNetConfig:
         that depend on how much history the queried channel has (``log1p`` of its observation
         count) and how stale its last value is, besides the channel and the lead time; 1 is the
         first mix (five predictors, weights by channel and lead time; models saved before).
+    period_f_min, period_df, period_n_freq: with ``period_n_freq > 0`` (and the second mix) the
+        mix has a seventh predictor, ``periodic``: each window's period is searched on the grid
+        ``period_f_min + k * period_df`` (cycles per time unit, ``k < period_n_freq``) and a
+        harmonic fit per channel is extrapolated (``itnet_ts.model.periodic``). 0: no periodic
+        predictor (the default; the estimator turns it on where it forecasts held-out points
+        better than the history mean).
     """
 
     n_channels: int = 1
@@ -89,6 +95,16 @@ class ITNetConfig:
     mc_min_points: int = 64
     mc_factor: float = 8.0
     mix_version: int = 2
+    period_f_min: float = 0.0
+    period_df: float = 0.0
+    period_n_freq: int = 0
+
+    @property
+    def period_grid(self) -> tuple[float, float, int] | None:
+        """``(f_min, df, n_freq)`` of the periodic predictor, or None without one."""
+        if self.period_n_freq <= 0:
+            return None
+        return (self.period_f_min, self.period_df, self.period_n_freq)
 
     def to_dict(self) -> dict:
         return asdict(self)

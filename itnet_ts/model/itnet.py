@@ -20,8 +20,11 @@ from torch import Tensor, nn
 
 from itnet_ts.data._windows import Batch
 from itnet_ts.model.baselines import (
+    N_EW,
     N_HISTORY_FEATURES,
+    N_HISTORY_FEATURES_PERIODIC,
     N_PREDICTORS_V1,
+    N_PREDICTORS_V2,
     PREDICTORS,
     BaselineMix,
     ew_stats,
@@ -31,6 +34,7 @@ from itnet_ts.model.baselines import (
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.layers import AttentionTransform, FourierFeatures, RecurrentBlock
 from itnet_ts.model.monte_carlo import mc_points, mc_subsample
+from itnet_ts.model.periodic import harmonic_predict, harmonic_stats, harmonic_step
 
 __all__ = ["EncoderState", "ITNet"]
 
@@ -49,7 +53,8 @@ class EncoderState:
     covariates ``last_futr`` (B, C, n_futr), their values when each channel was last observed
     (0 if never), so a query sees how they changed since its persistence base. With the
     "mix" start, ``ew`` (B, C, 7): running sums of each channel's recent observations
-    (``itnet_ts.model.baselines``).
+    (``itnet_ts.model.baselines``); with a period grid (``ITNetConfig.period_grid``) followed by
+    the harmonic fit's normal equations, (B, C, 7 + ``itnet_ts.model.periodic.N_STATS``).
     """
 
     states: list[Tensor]
@@ -114,8 +119,25 @@ class ITNet(nn.Module):
         if cfg.mix_version not in (1, 2):
             raise ValueError(f"mix_version must be 1 or 2, got {cfg.mix_version!r}")
         v2 = cfg.mix_version == 2
-        self.n_predictors = len(PREDICTORS) if v2 else N_PREDICTORS_V1
-        n_mix = self.time_feat.out_dim + (N_HISTORY_FEATURES if v2 else 0)
+        self.period_grid = cfg.period_grid
+        if self.period_grid is not None and (not v2 or cfg.start != "mix"):
+            raise ValueError(
+                "a period grid (the periodic predictor) needs start='mix' and mix_version=2"
+            )
+        periodic = self.period_grid is not None
+        if periodic and not (cfg.period_f_min > 0 and cfg.period_df > 0):
+            raise ValueError(
+                f"a period grid needs period_f_min > 0 and period_df > 0; got "
+                f"{cfg.period_f_min}, {cfg.period_df}"
+            )
+        self.n_predictors = (
+            N_PREDICTORS_V1 if not v2 else len(PREDICTORS) if periodic else N_PREDICTORS_V2
+        )
+        #: history features the mix weights see after the lead's time features
+        self.n_history_features = (
+            0 if not v2 else N_HISTORY_FEATURES_PERIODIC if periodic else N_HISTORY_FEATURES
+        )
+        n_mix = self.time_feat.out_dim + self.n_history_features
         self.mix = BaselineMix(C, n_mix, self.n_predictors) if cfg.start == "mix" else None
         # + the predictors after the first three (recent, trend[, smooth]), mix, mix - last
         n_base = 4 + (self.n_predictors - 3 + 2 if self.mix is not None else 0)
@@ -220,6 +242,11 @@ class ITNet(nn.Module):
         st.static = batch.static if self.cfg.n_static else None
         if self.mix is not None:
             st.ew = ew_stats(batch.values, batch.mask, batch.valid, batch.tau, tau_last)
+            if self.period_grid is not None:
+                harm = harmonic_stats(
+                    batch.values, batch.mask, batch.valid, batch.tau, tau_last, self.period_grid
+                )
+                st.ew = torch.cat([st.ew, harm], dim=-1)
         if self.cfg.n_futr:  # futr at each channel's last observation (B, C, n_futr)
             N = batch.mask.shape[1]
             pos = torch.arange(1, N + 1, device=batch.mask.device, dtype=batch.mask.dtype)
@@ -276,7 +303,10 @@ class ITNet(nn.Module):
         )
         new.static = st.static
         if st.ew is not None:
-            new.ew = ew_step(st.ew, dtau[:, 0], values, mask)
+            new.ew = ew_step(st.ew[..., :N_EW], dtau[:, 0], values, mask)
+            if self.period_grid is not None:
+                harm = harmonic_step(st.ew[..., N_EW:], dtau[:, 0], values, mask)
+                new.ew = torch.cat([new.ew, harm], dim=-1)
         if self.cfg.n_futr:
             new.last_futr = torch.where(mask[..., None] > 0, futr[:, None, :], st.last_futr)
         if st.memory is not None:  # attention decoder: append the new token to the memory
@@ -344,10 +374,16 @@ class ITNet(nn.Module):
         lead_feat = self.time_feat(lead)
         P, mix_feat = None, None
         if self.mix is not None:
-            ew = st.ew.gather(1, q_chan[..., None].expand(-1, -1, st.ew.shape[-1]))
+            ew = st.ew[..., :N_EW]
+            ew = ew.gather(1, q_chan[..., None].expand(-1, -1, N_EW))
             P = predictor_values(
-                has, last, torch.where(has, mean, 0.0), ew, lead, self.n_predictors
+                has, last, torch.where(has, mean, 0.0), ew, lead, min(self.n_predictors, 6)
             )
+            quality = None
+            if self.period_grid is not None:  # the harmonic fit, else the smooth mean
+                per, ok, quality = harmonic_predict(st.ew[..., N_EW:], q_chan, lead)
+                smooth = P[..., PREDICTORS.index("smooth_mean")]
+                P = torch.cat([P, torch.where(ok & has, per, smooth)[..., None]], dim=-1)
             mix_feat = lead_feat
             if self.cfg.mix_version >= 2:
                 n_obs = torch.log1p(gather(st.count))
@@ -358,6 +394,8 @@ class ITNet(nn.Module):
                 jump_last = torch.log1p((P[..., 1] - smooth).abs())
                 jump_recent = torch.log1p((P[..., 3] - smooth).abs())
                 extra = [n_obs, stale, jump_last, jump_recent]
+                if quality is not None:
+                    extra.append(quality)
                 mix_feat = torch.cat([lead_feat, *(x[..., None] for x in extra)], dim=-1)
         return has, last, mean, age, lead, lead_feat, P, mix_feat
 

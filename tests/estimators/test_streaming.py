@@ -74,11 +74,15 @@ def _assert_same(got, ref):
         {},
         {"decoder": "attention", "weights": "gap"},
         {"decoder": "both", "oscillatory": True, "kwn": True, "selective": True},
+        # the periodic predictor with a one-frequency grid (streaming keeps the frequency a
+        # series was encoded with; with one candidate re-encoding finds the same)
+        {"period_f_min": 0.23, "period_df": 0.01, "period_n_freq": 1},
     ],
-    ids=["recurrent", "attention-gap", "both-osc-kwn-sel"],
+    ids=["recurrent", "attention-gap", "both-osc-kwn-sel", "periodic"],
 )
-def test_updates_match_reencoding_from_scratch(tidy, fitted_first, model_opts):
+def test_updates_match_reencoding_from_scratch(tidy, fitted_first, model_opts, monkeypatch):
     # s0004 has no history at fit: update() adds it (encoded from its new points)
+    monkeypatch.setattr("itnet_ts.model.periodic.SEARCH_MIN_OBS", 2)
     est, first = _fresh(fitted_first)
     est = _with_model(est, **model_opts)
     seen = first

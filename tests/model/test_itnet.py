@@ -31,10 +31,19 @@ def _batch(r, cut_last=0):
 
 @pytest.mark.parametrize(
     "opts",
-    [{}, {"oscillatory": True, "kwn": True}, {"selective": True, "weights": "gap"}],
-    ids=["plain", "osc-kwn", "sel-gap"],
+    [
+        {},
+        {"oscillatory": True, "kwn": True},
+        {"selective": True, "weights": "gap"},
+        # one grid frequency: the search cannot pick another after the step
+        {"period_f_min": 0.37, "period_df": 0.01, "period_n_freq": 1},
+    ],
+    ids=["plain", "osc-kwn", "sel-gap", "periodic"],
 )
-def test_step_equals_reencoding(opts):
+def test_step_equals_reencoding(opts, monkeypatch):
+    # every row takes part in the period search (short ones too), so no row's frequency is 0
+    # before the step (kept by step) and found after it (by re-encoding)
+    monkeypatch.setattr("itnet_ts.model.periodic.SEARCH_MIN_OBS", 2)
     torch.manual_seed(0)
     r = _ragged()
     model = ITNet(ITNetConfig(n_channels=3, d_model=16, rank=4, kernel_hidden=16, **opts)).eval()
