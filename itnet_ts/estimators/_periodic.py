@@ -3,7 +3,8 @@
 ``"auto"`` (the default) turns it on only where it earns its cost: the period search runs on
 every window the model sees, so it is kept for data whose own held-out points it forecasts
 clearly better than the history mean (:func:`itnet_ts.model.periodic.periodic_holdout_check`
-on up to ``MAX_CHECK_SERIES`` training series, ratio below ``AUTO_RATIO``).
+on up to ``MAX_CHECK_SERIES`` training series, fewer where their observations times the
+grid's frequencies pass ``CHECK_BUDGET``; ratio below ``AUTO_RATIO``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ __all__ = ["AUTO_RATIO", "MAX_CHECK_SERIES", "choose_period_grid"]
 
 AUTO_RATIO = 0.8  # "auto": on when the held-out MSE is below 0.8 x the history mean's
 MAX_CHECK_SERIES = 128
+MIN_CHECK_SERIES = 16
+CHECK_BUDGET = 1e8  # observations x frequencies searched by the check
 
 
 def _series_arrays(ragged: RaggedSeries, scaler: ChannelScaler, unit: float, max_history):
@@ -74,7 +77,12 @@ def choose_period_grid(
     f_min, df, n_freq = grid
     info.update(period_min=1.0 / (f_min + df * (n_freq - 1)), period_max=1.0 / f_min, n_freq=n_freq)
     rng = np.random.default_rng(seed)
-    pick = np.sort(rng.permutation(len(series))[:MAX_CHECK_SERIES])
+    order = rng.permutation(len(series))[:MAX_CHECK_SERIES]
+    # the check's search costs about (observations x frequencies): stop at a budget of
+    # CHECK_BUDGET (a few seconds), but score at least MIN_CHECK_SERIES series
+    cost = np.cumsum([int(series[i][2].sum()) * n_freq for i in order])
+    n_pick = max(MIN_CHECK_SERIES, int(np.searchsorted(cost, CHECK_BUDGET, side="right")))
+    pick = np.sort(order[:n_pick])
     check = periodic_holdout_check([series[i] for i in pick], grid)
     info.update(check)
     on = setting is True or (check["n_series"] > 0 and check["ratio"] < AUTO_RATIO)

@@ -131,7 +131,7 @@ def _refine_row(t, y, ch, n_ch, f0, df, n_harm, min_obs):
             if cnt[c] < min_obs:
                 continue
             spread = yy[c] - g[c, 0] * g[c, 0] / cnt[c]
-            if spread <= 0.0:
+            if not spread > 0.0 or not np.isfinite(G[c]).all():  # NaN inputs: skip the channel
                 continue
             A = G[c] + 1e-9 * (1.0 + cnt[c]) * np.eye(P)
             coef = np.linalg.solve(A, g[c])
