@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from itnet_ts.bench.data import bucketed_batches, load_physionet
-from itnet_ts.data._windows import ChannelScaler, make_batch
+from itnet_ts.data._windows import ValueScaler, make_batch
 from itnet_ts.estimators._training import fit_model
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -62,7 +62,7 @@ def main() -> None:
     data = load_physionet(args.data_dir)
     qs = sorted({0.5} | {round(0.5 - lv / 200, 6) for lv in args.level}
                 | {round(0.5 + lv / 200, 6) for lv in args.level})  # fmt: skip
-    scaler = ChannelScaler.fit(data.train.ragged, "standard")
+    scaler = ValueScaler.fit(data.train.ragged, "standard")
     model = ITNet(ITNetConfig(n_channels=len(data.variables), n_outputs=len(qs)))
 
     def val_batches():

@@ -335,7 +335,7 @@ def run_grud(
     :data:`GRUD_DEFAULTS`."""
     import torch
 
-    from itnet_ts.data._windows import ChannelScaler
+    from itnet_ts.data._windows import ValueScaler
 
     from .grud import GRUDForecaster
 
@@ -347,9 +347,9 @@ def run_grud(
     dev = torch.device(device)
     C = len(data.variables)
     if hp["scaling"] == "none":  # the dataset's units (PhysioNet: min-max, as published)
-        scaler = ChannelScaler(np.zeros(C), np.ones(C))
+        scaler = ValueScaler(np.zeros(C), np.ones(C))
     else:
-        scaler = ChannelScaler.fit(data.train.ragged, "standard")
+        scaler = ValueScaler.fit(data.train.ragged, "standard")
     x_mean = channel_history_mean(data.train, scaler)
     model = GRUDForecaster(
         C,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
+from itnet_ts.data._windows import Batch, ValueScaler, WindowSet, make_batch
 
 __all__ = ["BatchStore"]
 
@@ -41,7 +41,7 @@ class BatchStore:
         self,
         ragged: RaggedSeries,
         windows: WindowSet,
-        scaler: ChannelScaler,
+        scaler: ValueScaler,
         unit: float,
         max_history: int | None = None,
         device: torch.device | str = "cpu",

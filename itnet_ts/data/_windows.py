@@ -18,7 +18,7 @@ from itnet_ts.data._ragged import RaggedSeries
 __all__ = [
     "MAX_TAU",
     "Batch",
-    "ChannelScaler",
+    "ValueScaler",
     "WindowSet",
     "forecast_windows",
     "make_batch",
@@ -32,14 +32,14 @@ MAX_TAU = 1e30  # largest |time coordinate| handed to the model (float32 holds 3
 
 
 @dataclass(frozen=True)
-class ChannelScaler:
+class ValueScaler:
     """Per-channel affine scaling ``(x - loc) / scale`` fitted on training observations."""
 
     loc: np.ndarray  # (C,)
     scale: np.ndarray  # (C,)
 
     @classmethod
-    def fit(cls, ragged: RaggedSeries, method: str = "standard") -> ChannelScaler:
+    def fit(cls, ragged: RaggedSeries, method: str = "standard") -> ValueScaler:
         C = len(ragged.channels)
         if method == "none":
             return cls(np.zeros(C), np.ones(C))
@@ -308,7 +308,7 @@ def make_batch(
     ragged: RaggedSeries,
     windows: WindowSet,
     idx: np.ndarray,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     max_history: int | None = None,
 ) -> Batch:

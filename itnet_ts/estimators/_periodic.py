@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ChannelScaler, relative_times
+from itnet_ts.data._windows import ValueScaler, relative_times
 from itnet_ts.errors import ITNetInputError
 from itnet_ts.model.periodic import frequency_grid, periodic_holdout_check
 
@@ -24,7 +24,7 @@ MIN_CHECK_SERIES = 16
 CHECK_BUDGET = 1e8  # observations x frequencies searched by the check
 
 
-def _series_arrays(ragged: RaggedSeries, scaler: ChannelScaler, unit: float, max_history):
+def _series_arrays(ragged: RaggedSeries, scaler: ValueScaler, unit: float, max_history):
     """Per series: times in model units from its first point, scaled values, mask (the last
     ``max_history`` points, as the encoder sees them)."""
     out = []
@@ -44,7 +44,7 @@ def _series_arrays(ragged: RaggedSeries, scaler: ChannelScaler, unit: float, max
 def choose_period_grid(
     setting,
     ragged: RaggedSeries,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     start: str,
     max_history=None,

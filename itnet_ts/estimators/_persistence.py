@@ -21,7 +21,7 @@ import torch
 
 from itnet_ts._files import write_bytes_atomic
 from itnet_ts.data._ingest import FrameSpec
-from itnet_ts.data._windows import ChannelScaler
+from itnet_ts.data._windows import ValueScaler
 from itnet_ts.errors import ITNetInputError, ITNetModelFileError
 from itnet_ts.estimators._quantiles import plan_outputs
 from itnet_ts.estimators._training import TrainResult
@@ -311,7 +311,7 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
             raise ITNetModelFileError(f"tensor {name} holds non-finite values")
     if not bool((scale > 0).all()):
         raise ITNetModelFileError("tensor scaler.scale holds values <= 0")
-    scaler = ChannelScaler(loc.numpy().copy(), scale.numpy().copy())
+    scaler = ValueScaler(loc.numpy().copy(), scale.numpy().copy())
 
     fitted = _json(meta, "fitted", dict)
     time_unit = _finite(fitted.get("time_unit"), "fitted time_unit", positive=True)

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ChannelScaler, WindowSet, make_batch, relative_times
+from itnet_ts.data._windows import ValueScaler, WindowSet, make_batch, relative_times
 from itnet_ts.errors import ITNetInputError
 from itnet_ts.model.itnet import EncoderState, ITNet
 
@@ -102,7 +102,7 @@ def _encode(
     model: ITNet,
     ragged: RaggedSeries,
     series: np.ndarray,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     batch_size: int,
     max_history: int | None,
@@ -161,7 +161,7 @@ def _encode(
 def build_cache(
     model: ITNet,
     ragged: RaggedSeries,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     batch_size: int,
     max_history: int | None,
@@ -236,7 +236,7 @@ def step_cache(
     rows: np.ndarray,
     new: RaggedSeries,
     new_series: np.ndarray,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
 ) -> None:
     """Advance cache ``rows`` by every time point of series ``new_series`` of ``new`` (their
     new observations, all later than what the cache holds), round by round in time order."""
@@ -389,7 +389,7 @@ def update_cache(
     merged: RaggedSeries,
     new: RaggedSeries,
     rows: np.ndarray,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     batch_size: int,
     max_history: int | None,

@@ -14,7 +14,7 @@ import torch
 
 from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import Batch, ChannelScaler, WindowSet, make_batch
+from itnet_ts.data._windows import Batch, ValueScaler, WindowSet, make_batch
 from itnet_ts.errors import ITNetInputError, TrainingDivergedError
 from itnet_ts.model.itnet import ITNet
 from itnet_ts.model.quantiles import monotone_quantiles, pinball
@@ -89,7 +89,7 @@ def _window_lengths(windows: WindowSet, max_history: int | None) -> tuple[np.nda
 def batches(
     ragged: RaggedSeries,
     windows: WindowSet,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     batch_size: int,
     max_history: int | None,
@@ -358,7 +358,7 @@ def predict_windows(
     model: ITNet,
     ragged: RaggedSeries,
     windows: WindowSet,
-    scaler: ChannelScaler,
+    scaler: ValueScaler,
     unit: float,
     batch_size: int,
     max_history: int | None,

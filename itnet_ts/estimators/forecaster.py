@@ -16,7 +16,7 @@ from itnet_ts.data._ingest import FrameSpec, ingest, to_user_frame
 from itnet_ts.data._ragged import RaggedSeries, ragged_from_canonical
 from itnet_ts.data._time import infer_time_unit, parse_duration
 from itnet_ts.data._windows import (
-    ChannelScaler,
+    ValueScaler,
     forecast_windows,
     training_windows,
     validation_windows,
@@ -277,7 +277,7 @@ class ITNetForecaster(BaseEstimator):
         else:
             val_windows, train_end = validation_windows(ragged, horizon)
         train_view = _truncate(ragged, train_end)
-        scaler = ChannelScaler.fit(train_view, self.scaling)
+        scaler = ValueScaler.fit(train_view, self.scaling)
         _check_value_range(ragged, scaler, "the training frame", self.scaling)
         if val_df is not None:  # read like predict(df=...) reads new series
             self.spec_, self.channels_, self.scaler_ = spec, spec.channels, scaler
@@ -864,7 +864,7 @@ def _check_training_data(ragged: RaggedSeries, spec: FrameSpec) -> None:
         )
 
 
-def _check_value_range(ragged: RaggedSeries, scaler: ChannelScaler, what: str, scaling: str):
+def _check_value_range(ragged: RaggedSeries, scaler: ValueScaler, what: str, scaling: str):
     """Refuse values so far from the training scale that float32 arithmetic would overflow."""
     if not ragged.mask.any():
         return

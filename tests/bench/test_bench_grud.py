@@ -11,7 +11,7 @@ import torch
 from itnet_ts.bench import grud as grud_module
 from itnet_ts.bench.baselines import channel_history_mean
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ChannelScaler, WindowSet, make_batch
+from itnet_ts.data._windows import ValueScaler, WindowSet, make_batch
 
 
 @pytest.fixture()
@@ -63,7 +63,7 @@ def _data(S=5, C=3, seed=0, empty=(1,)):
         q_chan=np.concatenate(q_chan).astype(np.int64),
         q_target=np.concatenate(q_target),
     )
-    return ragged, windows, ChannelScaler.fit(ragged)
+    return ragged, windows, ValueScaler.fit(ragged)
 
 
 def _model(grud, C=3, seed=0):

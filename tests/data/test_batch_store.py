@@ -12,7 +12,7 @@ from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import (
     Batch,
-    ChannelScaler,
+    ValueScaler,
     WindowSet,
     make_batch,
     training_windows,
@@ -68,7 +68,7 @@ def test_batches_equal_make_batch(covariates, ns_times, max_history):
     r = _ragged(covariates=covariates, ns_times=ns_times)
     w = _windows(r, rng, covariates)
     unit = 1.0 if not ns_times else 3.6e12
-    scaler = ChannelScaler.fit(r)
+    scaler = ValueScaler.fit(r)
     store = BatchStore(r, w, scaler, unit, max_history, chunk=5)  # several packing chunks
     assert len(store) == len(w)
     for idx in (
@@ -89,7 +89,7 @@ def test_empty_histories_queries_and_window_sets():
     hist_end[0] = w.hist_start[0]
     q_indptr = w.q_indptr.copy()
     w = dataclasses.replace(w, hist_end=hist_end)
-    scaler = ChannelScaler.fit(r)
+    scaler = ValueScaler.fit(r)
     store = BatchStore(r, w, scaler, 1.0)
     idx = np.arange(len(w))
     assert_same_batch(store.batch(idx), make_batch(r, w, idx, scaler, 1.0))

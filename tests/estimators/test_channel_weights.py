@@ -9,7 +9,7 @@ import torch
 from itnet_ts import ITNetForecaster, ITNetInputError
 from itnet_ts.data._ingest import ingest
 from itnet_ts.data._ragged import ragged_from_canonical
-from itnet_ts.data._windows import ChannelScaler, make_batch, validation_windows
+from itnet_ts.data._windows import ValueScaler, make_batch, validation_windows
 from itnet_ts.estimators._training import evaluate_loss, fit_model, loss_channel_weights
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -58,7 +58,7 @@ def test_early_stopping_scores_validation_with_the_same_weights():
     df = _two_channels()
     canon, spec = ingest(df, variable_col="variable", value_col="value", target_col=None)
     ragged = ragged_from_canonical(canon, spec.channels)
-    scaler = ChannelScaler.fit(ragged, "standard")
+    scaler = ValueScaler.fit(ragged, "standard")
     windows, _ = validation_windows(ragged, 20.0)
     idx = np.arange(len(windows))
     batch = make_batch(ragged, windows, idx, scaler, 1.0, 256)

@@ -24,7 +24,7 @@ import torch
 from itnet_ts import ITNetForecaster
 from itnet_ts.data._ingest import ingest
 from itnet_ts.data._ragged import ragged_from_canonical
-from itnet_ts.data._windows import ChannelScaler, make_batch, training_windows
+from itnet_ts.data._windows import ValueScaler, make_batch, training_windows
 from itnet_ts.datasets import make_irregular
 from itnet_ts.errors import BaselineFallbackWarning, ITNetInputError
 from itnet_ts.estimators._ddp import (
@@ -64,7 +64,7 @@ def _steps_setup():
     canon, spec = ingest(df)
     ragged = ragged_from_canonical(canon, spec.channels)
     ws = training_windows(ragged, 5.0, np.random.default_rng(0), per_series=4)
-    scaler = ChannelScaler.fit(ragged)
+    scaler = ValueScaler.fit(ragged)
     torch.manual_seed(0)
     cfg = ITNetConfig(n_channels=2, d_model=16, rank=4, n_layers=1, kernel_hidden=16, dropout=0.0)
     order = np.random.default_rng(1).permutation(len(ws))
@@ -223,7 +223,7 @@ def test_select_and_concat_windows_keep_queries_with_their_windows():
     assert n >= 4
     even, odd = np.arange(0, n, 2), np.arange(1, n, 2)
     both = concat_windows([select_windows(ws, even), select_windows(ws, odd)])
-    scaler = ChannelScaler.fit(ragged)
+    scaler = ValueScaler.fit(ragged)
     a = make_batch(ragged, ws, np.concatenate([even, odd]), scaler, 1.0)
     b = make_batch(ragged, both, np.arange(n), scaler, 1.0)
     for name in ("tau", "values", "q_tau", "q_chan", "y", "y_known"):

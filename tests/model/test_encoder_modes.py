@@ -7,7 +7,7 @@ import torch
 
 from itnet_ts import ITNetForecaster, ITNetInputError
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ChannelScaler, forecast_windows, make_batch
+from itnet_ts.data._windows import ValueScaler, forecast_windows, make_batch
 from itnet_ts.datasets import make_irregular
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -41,7 +41,7 @@ def make_batch_for(n_channels: int, seed: int, S: int = 5):
     q_time = last[q_series] + np.tile([0.5, 2.0, 7.0, 20.0], S)
     q_chan = rng.integers(0, n_channels, len(q_series))
     w = forecast_windows(r, q_series, q_time, q_chan)
-    b = make_batch(r, w, np.arange(S), ChannelScaler.fit(r), 1.0)
+    b = make_batch(r, w, np.arange(S), ValueScaler.fit(r), 1.0)
     for name, v in vars(b).items():
         if isinstance(v, torch.Tensor) and v.is_floating_point():
             setattr(b, name, v.double())

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ChannelScaler, forecast_windows, make_batch
+from itnet_ts.data._windows import ValueScaler, forecast_windows, make_batch
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
 
@@ -26,7 +26,7 @@ def _batch(r, cut_last=0):
     hist_end = r.indptr[1:] - cut_last
     w = forecast_windows(r, np.arange(S), r.times[r.indptr[1:] - 1] + 1.0, np.zeros(S, np.int64))
     w = type(w)(**{**w.__dict__, "hist_end": hist_end, "cutoff": r.times[r.indptr[1:] - 1]})
-    return make_batch(r, w, np.arange(S), ChannelScaler.fit(r), 1.0)
+    return make_batch(r, w, np.arange(S), ValueScaler.fit(r), 1.0)
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ def test_step_equals_reencoding(opts, monkeypatch):
     full = model.encode(_batch(r))
     short = model.encode(_batch(r, cut_last=1))
     last = r.indptr[1:] - 1
-    scaler = ChannelScaler.fit(r)
+    scaler = ValueScaler.fit(r)
     cut = r.times[last]
     tau = torch.tensor(r.times[last] - cut, dtype=torch.float32)
     vals = torch.tensor(
@@ -87,7 +87,7 @@ def test_padding_does_not_change_predictions():
     b = _batch(r)
     together = model(b)
     for s in range(r.n_series):
-        single = make_batch(r, _window_subset(r, s), np.array([0]), ChannelScaler.fit(r), 1.0)
+        single = make_batch(r, _window_subset(r, s), np.array([0]), ValueScaler.fit(r), 1.0)
         torch.testing.assert_close(model(single)[0, :1], together[s, :1], rtol=1e-4, atol=1e-5)
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ChannelScaler, forecast_windows, make_batch
+from itnet_ts.data._windows import ValueScaler, forecast_windows, make_batch
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
 
@@ -35,7 +35,7 @@ def _batch(r, cut_last=0, q_futr=None):
     q_futr = np.zeros((S, 1)) if q_futr is None else q_futr
     w = forecast_windows(r, np.arange(S), r.times[last] + 1.0, np.zeros(S, np.int64), q_futr=q_futr)
     w = dataclasses.replace(w, hist_end=r.indptr[1:] - cut_last, cutoff=r.times[last])
-    return make_batch(r, w, np.arange(S), ChannelScaler.fit(r), 1.0)
+    return make_batch(r, w, np.arange(S), ValueScaler.fit(r), 1.0)
 
 
 def _model(**opts):
@@ -53,7 +53,7 @@ def test_step_with_covariates_equals_reencoding(opts):
     full = model.encode(_batch(r))
     short = model.encode(_batch(r, cut_last=1))
     last = r.indptr[1:] - 1
-    scaler = ChannelScaler.fit(r)
+    scaler = ValueScaler.fit(r)
     f32 = lambda x: torch.tensor(x, dtype=torch.float32)  # noqa: E731
     vals = np.where(r.mask[last], scaler.transform(r.values[last]), 0)
     stepped = model.step(
