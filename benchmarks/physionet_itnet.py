@@ -48,7 +48,7 @@ VARIANTS: dict[str, dict] = {
     "decoder-both": {"decoder": "both"},
     "b32-decoder-both": {"batch_size": 32, "decoder": "both"},
     # training batches from length-sorted pools of 32 batches instead of at random
-    # ("_bucket" sets itnet_ts.estimators._training.BUCKET for the run)
+    # ("_bucket" sets itnet_ts.estimators._batches.BUCKET for the run)
     "bucketed": {"_bucket": 32},
 }
 
@@ -85,12 +85,12 @@ def run_one(name: str, seed: int, args, data) -> dict:
     (``itnet_ts.bench.runs.run_model("itnet", ...)``: ``fit(cutoffs=, val_df=, val_cutoffs=)``,
     ``predict(df=, times=)``)."""
     from itnet_ts.bench.runs import run_model
-    from itnet_ts.estimators import _training
+    from itnet_ts.estimators import _batches
 
     print(f"  [{name} s{seed}] training ...", flush=True)
     params = _variant(name)
-    default_bucket = _training.BUCKET
-    _training.BUCKET = params.pop("_bucket", default_bucket)
+    default_bucket = _batches.BUCKET
+    _batches.BUCKET = params.pop("_bucket", default_bucket)
     try:
         return run_model(
             "itnet",
@@ -103,7 +103,7 @@ def run_one(name: str, seed: int, args, data) -> dict:
             variant=name,
         )
     finally:
-        _training.BUCKET = default_bucket
+        _batches.BUCKET = default_bucket
 
 
 def load_data(data_dir: Path):

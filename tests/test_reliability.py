@@ -413,14 +413,13 @@ def test_non_finite_gradients_stop_training_before_a_step_touches_the_weights():
 
 
 def test_a_nan_validation_loss_counts_as_divergence():
-    from itnet_ts.estimators._training import TrainResult
-    from itnet_ts.estimators.forecaster import _check_converged
+    from itnet_ts.estimators._training import TrainResult, check_converged
 
     ok = TrainResult(0, 0.5, [{"epoch": 0, "train_loss": 1.0, "val_loss": 0.5}])
-    _check_converged(ok)
+    check_converged(ok)
     bad = TrainResult(0, 0.5, [*ok.history, {"epoch": 1, "train_loss": 9e12, "val_loss": math.nan}])
     with pytest.raises(TrainingDivergedError, match="val loss was nan at epoch 1"):
-        _check_converged(bad)
+        check_converged(bad)
 
 
 # =============================================================================================

@@ -84,12 +84,7 @@ def _private(name: str | None) -> bool:
 # ---- private names --------------------------------------------------------------------------
 
 # file -> {(module, name): why}; the file still imports these private names across packages
-PRIVATE_ALLOWED = {
-    "itnet_ts/estimators/forecaster.py": {
-        ("itnet_ts.data._ingest", "_fmt_time"): "to call data._ingest.format_time (issue 11)",
-        ("itnet_ts.data._ingest", "_TimeMeta"): "to call data._ingest.format_time (issue 11)",
-    },
-}
+PRIVATE_ALLOWED: dict[str, dict[tuple[str, str], str]] = {}
 
 
 def test_no_private_name_is_imported_from_another_package():

@@ -171,7 +171,7 @@ def bucketed_batches(
     """Shuffled batches of windows of similar query / history length (less padding; the
     estimator's ``batch_order``)."""
     from itnet_ts.data._windows import make_batch
-    from itnet_ts.estimators._training import batch_order
+    from itnet_ts.estimators._batches import batch_order
 
     windows = split.windows
     hn = windows.hist_end - windows.hist_start

@@ -689,11 +689,6 @@ def format_time(value: Any, spec: FrameSpec) -> str:
     return fmt_time(value, TimeMeta(spec.time_kind, spec.time_zone, spec.time_dtype))
 
 
-# estimators/forecaster.py still imports these two by their old names (issue 11: it is to
-# call format_time); remove the aliases once it does.
-_fmt_time, _TimeMeta = fmt_time, TimeMeta
-
-
 def check_times(times: pl.Series, ids: pl.Series | None, col: str, meta: TimeMeta) -> None:
     row = _first_true(times.is_null())
     if row is not None:

@@ -54,6 +54,37 @@ class RaggedSeries:
         """Slice of the flat arrays holding series ``s``."""
         return slice(int(self.indptr[s]), int(self.indptr[s + 1]))
 
+    def starts(self) -> np.ndarray:
+        """(S,) flat index of each series' first time point."""
+        return self.indptr[:-1].copy()
+
+    def ends(self) -> np.ndarray:
+        """(S,) flat index one past each series' last time point."""
+        return self.indptr[1:].copy()
+
+    def first_times(self) -> np.ndarray:
+        """(S,) time of each series' first point (native units)."""
+        return self.times[self.indptr[:-1]]
+
+    def last_times(self) -> np.ndarray:
+        """(S,) time of each series' last point (native units): its forecast cutoff."""
+        return self.times[self.indptr[1:] - 1]
+
+    def spans(self) -> np.ndarray:
+        """(S,) time from each series' first to its last point, native units (float64)."""
+        return (self.last_times() - self.first_times()).astype(np.float64)
+
+    def head(self, end: np.ndarray) -> RaggedSeries:
+        """The part of every series ``s`` before flat index ``end[s]`` (covariates dropped)."""
+        keep = np.zeros(len(self.times), bool)
+        for s in range(self.n_series):
+            keep[self.indptr[s] : end[s]] = True
+        lengths = end - self.indptr[:-1]
+        indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        return RaggedSeries(
+            self.ids, indptr, self.times[keep], self.values[keep], self.mask[keep], self.channels
+        )
+
 
 def ragged_from_canonical(canon: pl.DataFrame, channels: tuple[str, ...]) -> RaggedSeries:
     """Build ragged storage from the canonical frame (``unique_id, time, variable, value``).

@@ -29,6 +29,7 @@ from itnet_ts.errors import ITNetInputError
 __all__ = [
     "DATETIME_FALLBACK_UNIT_NS",
     "NUMERIC_FALLBACK_UNIT",
+    "format_duration",
     "infer_time_unit",
     "parse_duration",
 ]
@@ -220,3 +221,11 @@ def infer_time_unit(canon: pl.DataFrame) -> float:
     if median is None or not math.isfinite(median) or median <= 0:
         return fallback
     return float(median)
+
+
+def format_duration(value: float, time_kind: str) -> str:
+    """A duration in native units as the user would write it (``"0 days 06:00:00"`` for
+    datetime time, else the number)."""
+    if time_kind == "datetime":
+        return str(pd.Timedelta(int(value), unit="ns"))
+    return f"{value:g}"

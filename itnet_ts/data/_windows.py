@@ -8,6 +8,7 @@ float64 relative to each window's cutoff and only then cast to float32.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,9 +21,12 @@ __all__ = [
     "Batch",
     "ValueScaler",
     "WindowSet",
+    "concat_windows",
     "forecast_windows",
+    "hold_out_windows",
     "make_batch",
     "relative_times",
+    "select_windows",
     "training_windows",
     "validation_windows",
 ]
@@ -100,6 +104,65 @@ class WindowSet:
 
     def __len__(self) -> int:
         return len(self.series)
+
+
+def _per_query(name: str) -> bool:
+    return name.startswith("q_") and name != "q_indptr"
+
+
+def select_windows(windows: WindowSet, idx) -> WindowSet:
+    """Windows ``idx`` of ``windows`` (their queries carried along)."""
+    idx = np.asarray(idx, np.int64)
+    qa, qb = windows.q_indptr[idx], windows.q_indptr[idx + 1]
+    counts = qb - qa
+    q_idx = (
+        np.repeat(qa - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        + np.arange(int(counts.sum()))
+        if len(idx)
+        else np.zeros(0, np.int64)
+    )
+    fields = {}
+    for f in dataclasses.fields(windows):
+        v = getattr(windows, f.name)
+        if v is None:  # an optional field (e.g. covariates) the windows do not carry
+            fields[f.name] = None
+        elif f.name == "q_indptr":
+            fields[f.name] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        elif _per_query(f.name):
+            fields[f.name] = v[q_idx]
+        else:
+            fields[f.name] = v[idx]
+    return WindowSet(**fields)
+
+
+def concat_windows(parts: list[WindowSet]) -> WindowSet:
+    """Windows of ``parts`` one after another (all over the same ragged data)."""
+    fields = {}
+    for f in dataclasses.fields(parts[0]):
+        if f.name == "q_indptr":
+            offsets = np.cumsum([0] + [p.q_indptr[-1] for p in parts[:-1]])
+            fields[f.name] = np.concatenate(
+                [[0]] + [p.q_indptr[1:] + o for p, o in zip(parts, offsets, strict=True)]
+            ).astype(np.int64)
+        else:
+            values = [getattr(p, f.name) for p in parts]
+            fields[f.name] = None if values[0] is None else np.concatenate(values)
+    return WindowSet(**fields)
+
+
+def hold_out_windows(
+    windows: WindowSet, rng: np.random.Generator, fraction: float = 0.2
+) -> tuple[WindowSet, WindowSet | None]:
+    """Split windows at random into (train, validation), ``fraction`` of them (at least one)
+    held out; no validation under 5 windows."""
+    n = len(windows)
+    if n < 5:
+        return windows, None
+    val = np.zeros(n, bool)
+    val[rng.permutation(n)[: max(1, round(fraction * n))]] = True
+    return select_windows(windows, np.flatnonzero(~val)), select_windows(
+        windows, np.flatnonzero(val)
+    )
 
 
 def _targets_windows(

@@ -20,7 +20,8 @@
 
 Backends: gloo on CPU, nccl on CUDA (one GPU per process, ``cuda:LOCAL_RANK``). If the default
 process group is not initialised yet it is initialised from torchrun's environment (``env://``)
-and destroyed after ``fit``; one the caller initialised is used and left alone. Nothing here is
+and destroyed when ``fit`` ends, whether it succeeds or fails (``ddp_group``); one the caller
+initialised is used and left alone. Nothing here is
 a scheduler or a launcher: torchrun (or the caller) starts the processes.
 """
 
@@ -29,19 +30,22 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import WindowSet, training_windows
+from itnet_ts.data._windows import WindowSet, concat_windows, select_windows, training_windows
 from itnet_ts.errors import ITNetInputError
 
 __all__ = [
+    "STRATEGIES",
     "DDPContext",
-    "concat_windows",
+    "ddp_group",
+    "is_writer",
     "launched_by_torchrun",
-    "select_windows",
     "shard_indices",
     "start_ddp",
     "trainable_series",
@@ -62,15 +66,9 @@ def launched_by_torchrun() -> bool:
     return bool(dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1)
 
 
-def start_ddp(strategy: str, device: torch.device, seed: int) -> DDPContext | None:
-    """The DDP context for ``strategy`` ("auto", "single" or "ddp"), or None for one process.
-
-    Initialises the default process group from the environment when it is not initialised
-    yet (gloo for CPU training, nccl for CUDA)."""
-    if strategy not in STRATEGIES:
-        raise ITNetInputError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
-    if strategy == "single" or (strategy == "auto" and not launched_by_torchrun()):
-        return None
+def start_ddp(device: torch.device, seed: int) -> DDPContext:
+    """This process's DDP context. Initialises the default process group from the environment
+    when it is not initialised yet (gloo for CPU training, nccl for CUDA)."""
     dist = torch.distributed
     if not dist.is_available():
         raise ITNetInputError("strategy='ddp' needs a PyTorch build with torch.distributed")
@@ -96,6 +94,17 @@ def start_ddp(strategy: str, device: torch.device, seed: int) -> DDPContext | No
     return DDPContext(rank, world, device, dist.get_backend(), seed, created)
 
 
+@contextmanager
+def ddp_group(device: torch.device, seed: int) -> Iterator[DDPContext]:
+    """The DDP context of this process for one fit (see ``start_ddp``); on leaving, the DDP
+    wrapper is dropped and a process group this created is destroyed, also after an error."""
+    ctx = start_ddp(device, seed)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
 @dataclasses.dataclass
 class DDPContext:
     """One process's view of a DDP run; ``fit_model(..., distributed=ctx)`` consults it."""
@@ -110,6 +119,8 @@ class DDPContext:
     def __post_init__(self) -> None:
         # window draws and shuffles differ between ranks; model init does not (same torch seed)
         self.rng = np.random.default_rng([self.seed, self.rank])
+        # draws every rank must agree on (the held-out fixed windows)
+        self.shared_rng = np.random.default_rng(self.seed)
         self._eligible: np.ndarray | None = None
         self._ddp: torch.nn.Module | None = None
 
@@ -125,6 +136,15 @@ class DDPContext:
         self._ddp = DistributedDataParallel(model, device_ids=ids, static_graph=True)
         torch.manual_seed(self.seed + 1 + self.rank)  # independent dropout masks per rank
         return self._ddp
+
+    @property
+    def distributed(self) -> DDPContext:
+        """What ``fit_model(distributed=...)`` takes (a single process has None)."""
+        return self
+
+    def progress(self, verbose: bool) -> bool:
+        """Whether this process shows progress bars (rank 0 only)."""
+        return verbose and self.rank == 0
 
     def summary(self) -> dict:
         """What ``ITNetForecaster.distributed_`` records about the run."""
@@ -162,7 +182,7 @@ class DDPContext:
         """Windows per rank per step for a global ``batch_size``."""
         return max(1, math.ceil(batch_size / self.world_size))
 
-    def shard(
+    def train_windows(
         self,
         ragged: RaggedSeries,
         train_end: np.ndarray,
@@ -234,50 +254,6 @@ def series_windows(
     if not parts:  # no series: an empty window set
         return training_windows(ragged, horizon, rng, per_series, train_end=ragged.indptr[:-1])
     return concat_windows(parts)
-
-
-def _per_query(name: str) -> bool:
-    return name.startswith("q_") and name != "q_indptr"
-
-
-def select_windows(windows: WindowSet, idx) -> WindowSet:
-    """Windows ``idx`` of ``windows`` (their queries carried along)."""
-    idx = np.asarray(idx, np.int64)
-    qa, qb = windows.q_indptr[idx], windows.q_indptr[idx + 1]
-    counts = qb - qa
-    q_idx = (
-        np.repeat(qa - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        + np.arange(int(counts.sum()))
-        if len(idx)
-        else np.zeros(0, np.int64)
-    )
-    fields = {}
-    for f in dataclasses.fields(windows):
-        v = getattr(windows, f.name)
-        if v is None:  # an optional field (e.g. covariates) the windows do not carry
-            fields[f.name] = None
-        elif f.name == "q_indptr":
-            fields[f.name] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        elif _per_query(f.name):
-            fields[f.name] = v[q_idx]
-        else:
-            fields[f.name] = v[idx]
-    return WindowSet(**fields)
-
-
-def concat_windows(parts: list[WindowSet]) -> WindowSet:
-    """Windows of ``parts`` one after another (all over the same ragged data)."""
-    fields = {}
-    for f in dataclasses.fields(parts[0]):
-        if f.name == "q_indptr":
-            offsets = np.cumsum([0] + [p.q_indptr[-1] for p in parts[:-1]])
-            fields[f.name] = np.concatenate(
-                [[0]] + [p.q_indptr[1:] + o for p, o in zip(parts, offsets, strict=True)]
-            ).astype(np.int64)
-        else:
-            values = [getattr(p, f.name) for p in parts]
-            fields[f.name] = None if values[0] is None else np.concatenate(values)
-    return WindowSet(**fields)
 
 
 def is_writer(est) -> bool:

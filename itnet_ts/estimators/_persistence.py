@@ -24,6 +24,7 @@ from itnet_ts.data._ingest import FrameSpec
 from itnet_ts.data._windows import ValueScaler
 from itnet_ts.errors import ITNetInputError, ITNetModelFileError
 from itnet_ts.estimators._quantiles import plan_outputs
+from itnet_ts.estimators._state import FittedState
 from itnet_ts.estimators._training import TrainResult
 from itnet_ts.model.config import ITNetConfig
 from itnet_ts.model.itnet import ITNet
@@ -324,26 +325,27 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     if isinstance(best_val, bool) or not isinstance(best_val, (int, float)):
         raise ITNetModelFileError("fitted best_val_loss is not a number")
 
-    est.model_ = model.eval()
-    est.config_ = cfg
-    est.spec_ = spec
-    est.channels_ = spec.channels
-    est.time_unit_ = time_unit
-    est.horizon_ = horizon
-    est.scaler_ = scaler
-    est.n_series_ = n_series
-    est.train_result_ = TrainResult(best_epoch, float(best_val))
     validation = fitted.get("validation")
-    est.validation_ = validation if isinstance(validation, dict) else None
-    est.history_ = None
-    est.covariates_ = _read_covariates(meta, cfg, est)
     plan = plan_outputs(est.quantiles, est.level)
     if plan.n_outputs != cfg.n_outputs:
         raise ITNetModelFileError(
             f"the model has {cfg.n_outputs} outputs but its quantiles / level parameters "
             f"need {plan.n_outputs}"
         )
-    est.quantile_plan_ = plan
+    FittedState(
+        model=model.eval(),
+        config=cfg,
+        spec=spec,
+        time_unit=time_unit,
+        horizon=horizon,
+        scaler=scaler,
+        n_series=n_series,
+        train_result=TrainResult(best_epoch, float(best_val)),
+        quantile_plan=plan,
+        covariates=_read_covariates(meta, cfg, est),
+        history=None,  # a file holds no data
+        validation=validation if isinstance(validation, dict) else None,
+    ).apply(est)
     return est
 
 

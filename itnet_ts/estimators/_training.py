@@ -1,5 +1,6 @@
 """Training loop: Adam on a masked (optionally channel-weighted) loss over windows, early stopping
-on validation windows (or on a caller-supplied validation score)."""
+on validation windows (or on a caller-supplied validation score). The batches it runs on are
+in ``_batches.py``; the baseline start and fallback around it in ``_fallback.py``."""
 
 from __future__ import annotations
 
@@ -12,20 +13,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from itnet_ts.data._batch_store import BatchStore
-from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import Batch, ValueScaler, WindowSet, make_batch
+from itnet_ts.data._windows import Batch
 from itnet_ts.errors import ITNetInputError, TrainingDivergedError
 from itnet_ts.model.itnet import ITNet
 from itnet_ts.model.quantiles import monotone_quantiles, pinball
 
 __all__ = [
+    "LOSSES",
     "TrainResult",
     "TrainingDivergedError",
-    "batches",
+    "check_converged",
+    "evaluate_loss",
     "fit_model",
-    "predict_windows",
-    "stored_batches",
+    "loss_channel_weights",
+    "masked_loss",
 ]
 
 
@@ -39,74 +40,6 @@ class TrainResult:
     best_val_loss: float
     history: list[dict] = field(default_factory=list)
     start_val_loss: float | None = None
-
-
-#: Pools of ``BUCKET`` batches' worth of shuffled windows, each sorted by history length (then
-#: query count), make batches of similar lengths that pad less. 1 (default): plain random
-#: batches. On PhysioNet (3 seeds, CPU) pools of 32 trained ~30% faster per epoch but ended
-#: 3.9% worse on test MSE (benchmarks/RESULTS.md), so they are off.
-BUCKET = 1
-
-
-def batch_order(
-    h_len: np.ndarray,
-    q_len: np.ndarray,
-    batch_size: int,
-    rng: np.random.Generator | None,
-    bucket: int | None = None,
-) -> list[np.ndarray]:
-    """Window indices of each batch of one pass.
-
-    With ``rng`` (training): the windows shuffled, cut into pools of ``bucket * batch_size``,
-    each pool sorted by (history length, query count) and cut into batches, the batches
-    shuffled; every window once per pass. Without ``rng`` (evaluation): sorted by length.
-    ``h_len``, ``q_len`` (W,): each window's history points and queries.
-    """
-    bucket = BUCKET if bucket is None else bucket
-    W = len(h_len)
-    if rng is None:
-        order = np.lexsort((q_len, h_len))
-        return [order[i : i + batch_size] for i in range(0, W, batch_size)]
-    order = rng.permutation(W)
-    if bucket <= 1:
-        return [order[i : i + batch_size] for i in range(0, W, batch_size)]
-    groups = []
-    step = batch_size * bucket
-    for a in range(0, W, step):
-        pool = order[a : a + step]
-        pool = pool[np.lexsort((q_len[pool], h_len[pool]))]
-        groups += [pool[j : j + batch_size] for j in range(0, len(pool), batch_size)]
-    return [groups[k] for k in rng.permutation(len(groups))]
-
-
-def _window_lengths(windows: WindowSet, max_history: int | None) -> tuple[np.ndarray, ...]:
-    h = windows.hist_end - windows.hist_start
-    if max_history is not None:
-        h = np.minimum(h, max_history)
-    return h, np.diff(windows.q_indptr)
-
-
-def batches(
-    ragged: RaggedSeries,
-    windows: WindowSet,
-    scaler: ValueScaler,
-    unit: float,
-    batch_size: int,
-    max_history: int | None,
-    rng: np.random.Generator | None = None,
-):
-    """Yield padded batches of ``windows`` in ``batch_order`` (shuffled when ``rng`` is given,
-    in windows of similar lengths)."""
-    h_len, q_len = _window_lengths(windows, max_history)
-    for idx in batch_order(h_len, q_len, batch_size, rng):
-        yield make_batch(ragged, windows, idx, scaler, unit, max_history)
-
-
-def stored_batches(store: BatchStore, batch_size: int, rng: np.random.Generator | None = None):
-    """The batches ``batches`` would yield for the store's windows (same order for the same
-    ``rng``), gathered from a :class:`~itnet_ts.data._batch_store.BatchStore` on its device."""
-    for idx in batch_order(store.h_len, store.q_len, batch_size, rng):
-        yield store.batch(idx)
 
 
 LOSSES = ("mse", "mae", "mse+mae", "pinball")
@@ -354,214 +287,13 @@ def _diverged(epoch: int, what: str, value: float):
     )
 
 
-def predict_windows(
-    model: ITNet,
-    ragged: RaggedSeries,
-    windows: WindowSet,
-    scaler: ValueScaler,
-    unit: float,
-    batch_size: int,
-    max_history: int | None,
-    device: torch.device,
-    progress: bool = False,
-) -> np.ndarray:
-    """Point forecasts (Q, n_outputs) in scaled units for every query of ``windows``, in the
-    windows' query order, ``batch_size`` windows at a time (bounded memory); ``progress``
-    shows a bar when there is more than one batch."""
-    from tqdm.auto import tqdm
-
-    model.eval()
-    out = np.zeros((len(windows.q_time), model.cfg.n_outputs), np.float32)
-    starts = range(0, len(windows), batch_size)
-    bar = tqdm(starts, desc="forecasting", unit="batch", leave=False,
-               disable=not progress or len(starts) < 2)  # fmt: skip
-    with torch.no_grad():
-        for i in bar:
-            idx = np.arange(i, min(i + batch_size, len(windows)))
-            b = make_batch(ragged, windows, idx, scaler, unit, max_history).to(device)
-            pred = model(b).cpu().numpy()  # (B, Q, n_out)
-            for j, w in enumerate(idx):
-                qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
-                out[qa:qb] = pred[j, : qb - qa]
-    return out
-
-
-# ---- the baseline-aware start and the baseline fallback ------------------------------------
-
-#: Simple predictors the trained network is checked against on validation (model.baselines
-#: index = the model's per-channel ``fallback`` code).
-FALLBACK_BASELINES = {"persistence": 1, "history_mean": 2}
-
-
-def fit_start(
-    model: ITNet,
-    batch_iter,
-    device: torch.device,
-    *,
-    val_iter=None,
-    steps: int = 200,
-    learning_rate: float = 0.05,
-    max_queries: int = 200_000,
-) -> dict:
-    """Fit the model's predictor mix (``model.mix``: weights per channel, lead time and, with
-    the second mix, the channel's history) to the targets of ``batch_iter`` by full-batch Adam
-    on the MSE, before the network trains; the network's weights are untouched.
-
-    With ``val_iter`` (the validation batches) and the second mix, the mix is fitted with each
-    nested feature set of :data:`~itnet_ts.model.baselines.MIX_FEATURE_SETS` and the one with
-    the lowest validation MSE is kept (a feature that only fits the training windows' quirks
-    is dropped). Returns ``{"mse_before", "mse_after", "n_targets"}`` (scaled units, training
-    windows) and, with ``val_iter``, ``"features"`` (the set kept) and ``"val_mse"`` (of each).
-    """
-    if model.mix is None:
-        return {}
-    train = _mix_data(model, batch_iter, device, max_queries)
-    if train is None:
-        return {}
-    mix = model.mix
-    init = copy.deepcopy(mix.state_dict())
-    sets = {"all": None}
-    val = None
-    if val_iter is not None and model.cfg.mix_version >= 2:
-        from itnet_ts.model.baselines import MIX_FEATURE_SETS
-
-        val = _mix_data(model, val_iter, device, None)
-        n_feat, n_history = mix.use.numel(), model.n_history_features
-        sets = {}
-        for name, n_hist in MIX_FEATURE_SETS.items():
-            if n_hist > n_history:
-                continue
-            use = torch.ones(n_feat, device=mix.use.device)
-            use[n_feat - n_history + n_hist :] = 0.0
-            sets[name] = use
-    out: dict = {"n_targets": int(train[3].numel())}
-    best = (math.inf, None, None)
-    val_mse = {}
-    for name, use in sets.items():
-        mix.load_state_dict(init)
-        if use is not None:
-            mix.use.copy_(use)
-        before, after = _fit_mix(mix, train, steps, learning_rate)
-        out.setdefault("mse_before", before)
-        if val is None:
-            out["mse_after"] = after
-            break
-        with torch.no_grad():
-            val_mse[name] = _mix_mse(mix, val)
-        if val_mse[name] < best[0]:
-            best = (val_mse[name], name, (copy.deepcopy(mix.state_dict()), after))
-    if val is not None:
-        mix.load_state_dict(best[2][0])
-        out.update(mse_after=best[2][1], features=best[1], val_mse=val_mse)
-    return out
-
-
-def _mix_data(model: ITNet, batch_iter, device, max_queries: int | None):
-    """The simple predictors, mix features, channels and targets of every known target."""
-    P, F, chan, y = [], [], [], []
-    n = 0
-    for b in batch_iter:
-        b = b.to(device)
-        p, lf = model.simple_forecasts(b)
-        k = b.y_known
-        P.append(p[k])
-        F.append(lf[k])
-        chan.append(b.q_chan[k])
-        y.append(b.y[k])
-        n += int(k.sum())
-        if max_queries is not None and n >= max_queries:
-            break
-    if n == 0:
-        return None
-    return tuple(torch.cat(x) for x in (P, F, chan, y))
-
-
-def _mix_mse(mix, data) -> float:
-    P, F, chan, y = data
-    return float((((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean().detach())
-
-
-def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]:
-    """Full-batch Adam on the mix's MSE; returns the MSE before and after."""
-    params = list(mix.parameters())
-    opt = torch.optim.Adam(params, lr=learning_rate)
-    with torch.enable_grad():
-        before = _mix_mse(mix, data)
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            P, F, chan, y = data
-            loss = (((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
-            loss.backward()
-            opt.step()
-        after = _mix_mse(mix, data)
-    for p in params:
-        p.grad = None
-    return before, after
-
-
-def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
-    """Per-channel squared-error sums and counts (scaled units) on ``batch_iter`` of the model's
-    point forecast and of each simple baseline of :data:`FALLBACK_BASELINES`.
-
-    Returns ``{"count": (C,), "model": (C,), "persistence": (C,), "history_mean": (C,)}``
-    (numpy float64). The baselines are computed from the batch alone (0 = the channel's
-    training mean where a channel was never observed in the history)."""
-    C = model.cfg.n_channels
-    out = {k: np.zeros(C) for k in ("count", "model", *FALLBACK_BASELINES)}
-    model.eval()
-    with torch.no_grad():
-        for b in batch_iter:
-            b = b.to(device)
-            pred = model(b)[..., 0]
-            k = b.y_known
-            ch = b.q_chan[k]
-            has = b.has_last.gather(1, b.q_chan) > 0
-            last = torch.where(has, b.last_value.gather(1, b.q_chan), 0.0)
-            mean = torch.where(has, b.hist_mean.gather(1, b.q_chan), 0.0)
-            for name, p in (("model", pred), ("persistence", last), ("history_mean", mean)):
-                e2 = ((p - b.y)[k] ** 2).double()
-                out[name] += torch.bincount(ch, weights=e2, minlength=C).cpu().numpy()
-            out["count"] += torch.bincount(ch, minlength=C).cpu().numpy()
-    return out
-
-
-def select_fallback(scores: dict) -> np.ndarray:
-    """Per channel (C,): 0 to keep the network, else the ``FALLBACK_BASELINES`` code of the
-    simple baseline with the lowest validation error where it beats the network's."""
-    codes = np.zeros(len(scores["count"]), np.int64)
-    for c in np.nonzero(scores["count"] > 0)[0]:
-        best, err = 0, scores["model"][c]
-        for name, code in FALLBACK_BASELINES.items():
-            if scores[name][c] < err:
-                best, err = code, scores[name][c]
-        codes[c] = best
-    return codes
-
-
-def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
-    """The validation MSE (scaled units) of the network, of each baseline and of the fitted
-    model after the per-channel fallback, overall and per channel."""
-    n = scores["count"]
-    total = max(float(n.sum()), 1.0)
-    names = ("model", *FALLBACK_BASELINES)
-    chosen = scores["model"].copy()
-    for name, code in FALLBACK_BASELINES.items():
-        chosen = np.where(codes == code, scores[name], chosen)
-    inv = {code: name for name, code in FALLBACK_BASELINES.items()}
-    per_channel = {
-        str(ch): {
-            "n_targets": int(n[c]),
-            **{k: float(scores[k][c] / n[c]) if n[c] else None for k in names},
-            "uses": "network" if codes[c] == 0 else inv[int(codes[c])],
-        }
-        for c, ch in enumerate(channels)
-    }
-    return {
-        "n_targets": int(n.sum()),
-        "mse_network": float(scores["model"].sum() / total),
-        **{f"mse_{k}": float(scores[k].sum() / total) for k in FALLBACK_BASELINES},
-        "mse_fitted": float(chosen.sum() / total),
-        "units": "scaled (each channel standardised on the training data)",
-        "fallback": {str(channels[c]): inv[int(codes[c])] for c in np.nonzero(codes)[0]},
-        "per_channel": per_channel,
-    }
+def check_converged(result: TrainResult) -> None:
+    """A run whose training or validation loss went NaN / infinite diverged: never keep it."""
+    for rec in result.history:
+        for key in ("train_loss", "val_loss"):
+            if key in rec and not math.isfinite(float(rec[key])):
+                raise TrainingDivergedError(
+                    f"training diverged: the {key.replace('_', ' ')} was {rec[key]} at epoch "
+                    f"{rec['epoch']}; nothing was kept. Lower learning_rate= or check the data "
+                    "for extreme values."
+                )

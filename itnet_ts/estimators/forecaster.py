@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -10,30 +9,21 @@ import polars as pl
 import torch
 from sklearn.base import BaseEstimator
 
-from itnet_ts.data._batch_store import BatchStore
-from itnet_ts.data._cutoffs import cutoff_windows
-from itnet_ts.data._ingest import FrameSpec, ingest, to_user_frame
-from itnet_ts.data._ragged import RaggedSeries, ragged_from_canonical
-from itnet_ts.data._time import infer_time_unit, parse_duration
-from itnet_ts.data._windows import (
-    ValueScaler,
-    forecast_windows,
-    training_windows,
-    validation_windows,
-)
+from itnet_ts.data._ingest import FrameSpec, format_time
+from itnet_ts.data._queries import explicit_queries, forecast_frame, horizon_queries, query_frame
+from itnet_ts.data._ragged import RaggedSeries
+from itnet_ts.data._windows import forecast_windows
 from itnet_ts.errors import ITNetError, ITNetInputError
+from itnet_ts.estimators._batches import TrainingBatches, predict_windows
 from itnet_ts.estimators._contract import NotFittedError
-from itnet_ts.estimators._periodic import choose_period_grid
-from itnet_ts.estimators._quantiles import QuantilePlan, forecast_columns, plan_outputs
-from itnet_ts.estimators._training import (
-    batches,
-    fit_model,
-    fit_start,
-    loss_channel_weights,
-    predict_windows,
-    stored_batches,
-)
-from itnet_ts.model.config import ITNetConfig
+from itnet_ts.estimators._covariates import futr_at_queries, locate_row
+from itnet_ts.estimators._engine import seeded, train_network, training_strategy
+from itnet_ts.estimators._fallback import apply_fallback, fit_start
+from itnet_ts.estimators._prepare import duration, ingest_new, prepare_training
+from itnet_ts.estimators._quantiles import forecast_columns
+from itnet_ts.estimators._state import FittedState
+from itnet_ts.estimators._streaming import merge_history, predict_from_cache, update_cache
+from itnet_ts.estimators._training import check_converged
 from itnet_ts.model.itnet import ITNet
 
 __all__ = ["ITNetForecaster"]
@@ -220,260 +210,35 @@ class ITNetForecaster(BaseEstimator):
         and the per-series history mean; a channel where a baseline did better uses that
         baseline, with a warning (``get_fitted_summary()["validation"]`` has the numbers)."""
         self._validate_params()
-        from itnet_ts.estimators._covariates import check_futr_names, fit_covariates, split_futr
-
-        futr_cols = list(self.futr_exog_list or [])
-        check_futr_names(futr_cols, {"id": id_col, "time": time_col})
-        df, full_df = split_futr(df, futr_cols, "the training frame")
-        canon, spec = ingest(
-            df,
-            id_col=id_col,
-            time_col=time_col,
-            target_col=target_col,
-            variable_col=variable_col,
-            value_col=value_col,
-            shape=shape,
-            duplicates=self.duplicates,
-        )
-        ragged = ragged_from_canonical(canon, spec.channels)
-        _check_training_data(ragged, spec)
-        cov, ragged = fit_covariates(ragged, spec, futr_cols, full_df, static_df)
-        unit = (
-            infer_time_unit(canon)
-            if self.time_unit is None
-            else parse_duration(self.time_unit, spec.time_kind)
-        )
-        if cutoffs is not None and self.horizon is None:
-            horizon = float(np.inf)  # fixed cutoffs: everything after the cutoff is a target
-        else:
-            horizon = self._training_horizon(ragged, spec, unit)
-        device = self._device()
+        frame = dict(id_col=id_col, time_col=time_col, target_col=target_col,
+                     variable_col=variable_col, value_col=value_col, shape=shape)  # fmt: skip
         seed = 0 if self.random_state is None else int(self.random_state)
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        from itnet_ts.estimators._ddp import start_ddp
-
-        ddp = start_ddp(self.strategy, device, seed)  # None: one process
-        if ddp is not None:  # this rank's device and window draws (see _ddp.py)
-            device, rng = ddp.device, ddp.rng
-        batch_size = self.batch_size if ddp is None else ddp.local_batch(self.batch_size)
-
-        plan = plan_outputs(self.quantiles, self.level)
-        fixed = None
-        if cutoffs is not None:
-            fixed = cutoff_windows(ragged, self._cutoff_array(cutoffs, ragged, spec), horizon)
-            if len(fixed) == 0:
-                raise ITNetInputError(
-                    "cutoffs=: no series has both a point at or before its cutoff and an "
-                    "observation after it; check the cutoff times against the data"
-                )
-        val_ragged = ragged
-        if val_df is not None:
-            val_ragged, val_windows = None, None  # ingested below, once the scaler is known
-            train_end = ragged.indptr[1:].copy()
-        elif fixed is not None:
-            fixed, val_windows = _hold_out(fixed, rng)
-            train_end = ragged.indptr[1:].copy()
-        else:
-            val_windows, train_end = validation_windows(ragged, horizon)
-        train_view = _truncate(ragged, train_end)
-        scaler = ValueScaler.fit(train_view, self.scaling)
-        _check_value_range(ragged, scaler, "the training frame", self.scaling)
-        if val_df is not None:  # read like predict(df=...) reads new series
-            self.spec_, self.channels_, self.scaler_ = spec, spec.channels, scaler
-            self.covariates_, self.history_ = cov, ragged
-            val_ragged, _ = self._ingest_new(val_df, None, "fit(val_df=...)")
-            if val_cutoffs is not None:
-                cut = self._cutoff_array(val_cutoffs, val_ragged, spec, "val_cutoffs")
-                val_windows = cutoff_windows(val_ragged, cut, horizon)
-            else:
-                val_windows, _ = validation_windows(val_ragged, horizon)
-        counts = train_view.mask.sum(axis=0)  # (C,) training observations per channel
-        cw = loss_channel_weights(self.channel_weights, spec.channels, scaler.scale, counts)
-        # initial decay time scales span from a fraction of a gap to the history length
-        span = float(np.median(_spans(ragged))) / unit if ragged.n_series else 1.0
-        period_grid, periodic = choose_period_grid(
-            self.periodic, train_view, scaler, unit, self.start, self.max_history, seed
+        with (
+            training_strategy(self.strategy, self._device(), seed) as strategy,
+            seeded(seed, strategy.device),
+        ):
+            data = prepare_training(
+                self, df, frame, static_df=static_df, cutoffs=cutoffs, val_df=val_df,
+                val_cutoffs=val_cutoffs, rng=strategy.shared_rng, seed=seed,
+            )  # fmt: skip
+            model = ITNet(data.config).to(strategy.device)
+            batches = TrainingBatches(data, strategy, self.batch_size, self.max_history)
+            # the mix of simple predictors, fitted on one extra draw of training windows (its
+            # feature set chosen on the validation windows)
+            start = fit_start(
+                model, batches.train(self.max_epochs), strategy.device,
+                val_iter=batches.all_validation(),
+            )  # fmt: skip
+            result = train_network(model, batches, strategy, self)
+        check_converged(result)
+        validation = apply_fallback(
+            model, batches.val_store, self.batch_size, strategy.device, data.spec.channels
         )
-        cfg = ITNetConfig(
-            n_channels=len(spec.channels),
-            d_model=self.d_model,
-            n_layers=self.n_layers,
-            rank=self.rank,
-            kernel_hidden=self.d_model,
-            dropout=self.dropout,
-            timescale_min=0.5,
-            timescale_max=max(2.0, 2 * span),
-            oscillatory=self.oscillatory,
-            selective=self.selective,
-            kwn=self.kwn,
-            weights=self.weights,
-            start=self.start,
-            period_f_min=0.0 if period_grid is None else period_grid[0],
-            period_df=0.0 if period_grid is None else period_grid[1],
-            period_n_freq=0 if period_grid is None else period_grid[2],
-            decoder=self.decoder,
-            encoder_mode=self.encoder_mode,
-            integration=self.integration,
-            n_outputs=plan.n_outputs,
-            n_static=cov.n_static,
-            n_futr=cov.n_futr,
+        validation.update(
+            start={**start, "val_loss": result.start_val_loss}, periodic=data.periodic
         )
-        model = ITNet(cfg).to(device)
-        per_series = self.windows_per_series or int(
-            min(32, max(1, math.ceil(2048 / max(ragged.n_series, 1))))
-        )
-
-        def store(rg: RaggedSeries, ws) -> BatchStore:  # the windows' batches, packed once
-            return BatchStore(rg, ws, scaler, unit, self.max_history, device=device)
-
-        train_store = None
-        if fixed is not None:  # fixed windows: the same batches every epoch
-            train_store = store(ragged, fixed if ddp is None else ddp.shard_windows(fixed))
-
-        def train_batches(epoch: int):
-            if train_store is not None:
-                return stored_batches(train_store, batch_size, rng)
-            if ddp is not None:  # this rank's shard of the series
-                ws = ddp.shard(ragged, train_end, horizon, per_series, epoch)
-            else:
-                ws = training_windows(
-                    ragged, horizon, rng, per_series, train_end=train_end, max_history=None
-                )
-            if len(ws) == 0:
-                raise ITNetInputError(
-                    "no training window found: every series needs at least two time points "
-                    f"less than the horizon ({_fmt_duration(horizon, spec)}) apart; "
-                    "pass a larger horizon= or more data per series"
-                )
-            return batches(ragged, ws, scaler, unit, batch_size, self.max_history, rng)
-
-        val_batches, val_store = None, None
-        if val_windows is not None and len(val_windows) > 0:
-            val_store = store(val_ragged, val_windows)  # all of them: the baseline check
-            val_shard = (
-                val_store if ddp is None else store(val_ragged, ddp.shard_windows(val_windows))
-            )
-
-            def val_batches():
-                return stored_batches(val_shard, batch_size)
-
-        # the mix of simple predictors, fitted on one extra draw of training windows (its
-        # feature set chosen on the validation windows)
-        start = fit_start(
-            model,
-            train_batches(self.max_epochs),
-            device,
-            val_iter=None if val_store is None else stored_batches(val_store, batch_size),
-        )
-        result = fit_model(
-            model,
-            train_batches,
-            val_batches,
-            max_epochs=self.max_epochs,
-            learning_rate=self.learning_rate,
-            patience=self.patience,
-            device=device,
-            progress=self.verbose and (ddp is None or ddp.rank == 0),
-            distributed=ddp,
-            loss="pinball" if plan.probabilistic else "mse",
-            channel_weights=None if cw is None else torch.as_tensor(cw, dtype=torch.float32),
-            quantiles=plan.quantiles or None,
-            keep_start=True,  # never worse on validation than the untrained start (the mix)
-            # the zero-initialised head can sit near its start for a few epochs before the
-            # network improves: early stopping waits for a third of max_epochs
-            min_epochs=self.max_epochs // 3,
-        )
-        if ddp is not None:
-            ddp.close()
-        _check_converged(result)
-        validation = self._select_fallback(model, val_store, device, spec.channels)
-        validation["start"] = {**start, "val_loss": result.start_val_loss}
-        validation["periodic"] = periodic
-        self.model_ = model
-        self.config_ = cfg
-        self.spec_ = spec
-        self.channels_ = spec.channels
-        self.time_unit_ = unit
-        self.horizon_ = horizon
-        self.scaler_ = scaler
-        self.history_ = ragged
-        self.covariates_ = cov
-        self.train_result_ = result
-        self.n_series_ = ragged.n_series
-        self.distributed_ = None if ddp is None else ddp.summary()
-        self.quantile_plan_ = plan
-        self.validation_ = validation
+        FittedState.trained(model, data, result, validation, strategy.summary()).apply(self)
         return self
-
-    def _cutoff_array(self, cutoffs, ragged: RaggedSeries, spec: FrameSpec, name="cutoffs"):
-        """(S,) cutoff of every series of ``ragged`` in native time units, from a number (numeric
-        time) or a frame of the id and time columns (one row per series)."""
-        from numbers import Real
-
-        if isinstance(cutoffs, Real) and not isinstance(cutoffs, bool):
-            if spec.time_kind != "numeric":
-                raise ITNetInputError(
-                    f"{name}={cutoffs!r}: a single number only works with numeric time; the "
-                    f"time column {spec.time_col!r} holds datetimes, so pass a frame with the "
-                    "id and time columns, one row per series"
-                )
-            return np.full(ragged.n_series, cutoffs, dtype=ragged.times.dtype)
-        from itnet_ts.data._queries import ingest_queries
-
-        if not hasattr(cutoffs, "columns"):
-            raise ITNetInputError(
-                f"{name}= must be a number (numeric time) or a frame with the id and time "
-                f"columns, one row per series; got {type(cutoffs).__name__}"
-            )
-        q = ingest_queries(cutoffs, spec)
-        ids = q["unique_id"].to_list()
-        if len(set(ids)) != len(ids):
-            raise ITNetInputError(f"{name}= has more than one row for some series; give one each")
-        given = dict(zip(ids, q["time"].to_numpy(), strict=True))
-        missing = [i for i in ragged.ids.tolist() if i not in given]
-        if missing:
-            raise ITNetInputError(
-                f"{name}= has no cutoff for series {[str(m) for m in missing[:5]]}"
-                f"{f' and {len(missing) - 5} more' if len(missing) > 5 else ''}; give one row "
-                "per series of the frame"
-            )
-        return np.array([given[i] for i in ragged.ids.tolist()], dtype=ragged.times.dtype)
-
-    def _select_fallback(self, model, val_store, device, channels) -> dict:
-        """Score the trained network and the simple baselines on the validation windows; set
-        the model's per-channel fallback where a baseline did better, and warn."""
-        from itnet_ts.estimators._training import (
-            select_fallback,
-            summarise_validation,
-            validation_scores,
-        )
-
-        if val_store is None:
-            return {"n_targets": 0, "note": "no validation windows: nothing was checked"}
-        scores = validation_scores(model, stored_batches(val_store, self.batch_size), device)
-        codes = select_fallback(scores)
-        model.fallback.copy_(torch.as_tensor(codes))
-        summary = summarise_validation(scores, codes, channels)
-        if summary["fallback"]:
-            import warnings
-
-            from itnet_ts.errors import BaselineFallbackWarning
-
-            chans = summary["fallback"]
-            warnings.warn(
-                f"ITNetForecaster: on the validation windows the trained network (MSE "
-                f"{summary['mse_network']:.4g}) was beaten by a simple baseline on "
-                f"{len(chans)} of {len(summary['per_channel'])} channels "
-                f"({dict(list(chans.items())[:5])}{' ...' if len(chans) > 5 else ''}); those "
-                f"channels use it (MSE after: {summary['mse_fitted']:.4g}; persistence "
-                f"{summary['mse_persistence']:.4g}, history mean "
-                f"{summary['mse_history_mean']:.4g}). Details: "
-                "get_fitted_summary()['validation'].",
-                BaselineFallbackWarning,
-                stacklevel=3,
-            )
-        return summary
 
     # ---- predict -------------------------------------------------------------------------
     def predict(
@@ -514,68 +279,50 @@ class ITNetForecaster(BaseEstimator):
         self._check_fitted()
         if (h is None) == (times is None):
             raise ITNetInputError("pass exactly one of h= (a horizon) or times= (query times)")
-        spec = self.spec_
-        from itnet_ts.estimators._covariates import (
-            Covariates,
-            futr_at_queries,
-        )
-
-        cov = getattr(self, "covariates_", None) or Covariates()
-        if df is not None:
-            ragged, spec = self._ingest_new(df, static_df, "predict(df=...)")
-        elif static_df is not None:
-            raise ITNetInputError(
-                "static_df= is for series passed with df=; the series the model holds keep "
-                "their static covariates. Drop static_df=, or pass df= with those series."
-            )
-        elif self.history_ is None:
-            raise ITNetInputError(
-                "this model was loaded from a file and holds no data; "
-                "pass the history to forecast from with predict(df=...)"
-            )
-        else:
-            ragged = self.history_
+        state = FittedState.of(self)
+        ragged, spec = self._forecast_history(df, static_df)
         if times is not None:
-            q_series, q_time, q_chan = self._explicit_queries(ragged, times, spec, df is not None)
+            q_series, q_time, q_chan = explicit_queries(
+                ragged, times, state.spec, state.channels, df is not None, shown=spec
+            )
         else:
             q_series, q_time, q_chan = self._horizon_queries(ragged, h, freq)
-        q_futr = futr_at_queries(cov, futr_df, self.spec_, ragged.ids, q_series, q_time)
+        q_futr = futr_at_queries(
+            state.covariates, futr_df, state.spec, ragged.ids, q_series, q_time
+        )
         windows = forecast_windows(ragged, q_series, q_time, q_chan, q_futr=q_futr)
         cache = getattr(self, "_stream_cache", None)
         if (
             df is None
             and cache is not None
-            and cache.valid_for(self.model_, self.history_, self.max_history)
+            and cache.valid_for(state.model, state.history, self.max_history)
         ):  # update() streamed new data into the stored states: decode from them
-            from itnet_ts.estimators._streaming import predict_from_cache
-
             pred = predict_from_cache(cache, windows, self.batch_size)
         else:
             pred = predict_windows(
-                self.model_,
-                ragged,
-                windows,
-                self.scaler_,
-                self.time_unit_,
-                self.batch_size,
-                self.max_history,
-                next(self.model_.parameters()).device,
-                progress=self.verbose,
+                state.model, ragged, windows, state.scaler, state.time_unit, self.batch_size,
+                self.max_history, next(state.model.parameters()).device, progress=self.verbose,
+            )  # fmt: skip
+        values = forecast_columns(state.quantile_plan, pred, state.scaler, windows.q_chan)
+        for v in values.values():  # name -> (Q,)
+            _check_forecasts(v, ragged, windows, state.channels)
+        return forecast_frame(ragged, windows, state.channels, values, spec)
+
+    def _forecast_history(self, df, static_df) -> tuple[RaggedSeries, FrameSpec]:
+        """The series ``predict`` forecasts: those of ``df``, or the held history."""
+        if df is not None:
+            return self._ingest_new(df, static_df, "predict(df=...)")
+        if static_df is not None:
+            raise ITNetInputError(
+                "static_df= is for series passed with df=; the series the model holds keep "
+                "their static covariates. Drop static_df=, or pass df= with those series."
             )
-        series = np.repeat(windows.series, np.diff(windows.q_indptr))
-        plan = getattr(self, "quantile_plan_", None) or QuantilePlan()
-        values = forecast_columns(plan, pred, self.scaler_, windows.q_chan)  # name -> (Q,)
-        for v in values.values():
-            _check_forecasts(v, ragged, windows, self.channels_)
-        out = pl.DataFrame(
-            {
-                "unique_id": pl.Series(ragged.ids[series].tolist()),
-                "time": windows.q_time,
-                "variable": [self.channels_[c] for c in windows.q_chan],
-                **values,
-            }
-        ).sort(["unique_id", "time", "variable"])
-        return to_user_frame(out, spec, value_cols=list(values))
+        if self.history_ is None:
+            raise ITNetInputError(
+                "this model was loaded from a file and holds no data; "
+                "pass the history to forecast from with predict(df=...)"
+            )
+        return self.history_, self.spec_
 
     # ---- streaming -----------------------------------------------------------------------
     def update(self, df, *, static_df=None) -> ITNetForecaster:
@@ -596,30 +343,19 @@ class ITNetForecaster(BaseEstimator):
         Returns ``self``.
         """
         self._check_fitted()
-        from itnet_ts.estimators._covariates import locate_row
-        from itnet_ts.estimators._streaming import merge_history, update_cache
-
-        user_df = df
+        state = FittedState.of(self)
         new, _ = self._ingest_new(df, static_df, "update(df)")
         merged, rows = merge_history(
-            self.history_,
+            state.history,
             new,
-            lambda sid, t: locate_row(user_df, self.spec_, sid, t),
-            lambda t: _fmt_time(t, self.spec_),
+            lambda sid, t: locate_row(df, state.spec, sid, t),
+            lambda t: format_time(t, state.spec),
         )
         cache = self.__dict__.pop("_stream_cache", None)  # an interrupted update leaves none
         self._stream_cache = update_cache(
-            cache,
-            self.model_,
-            self.history_,
-            merged,
-            new,
-            rows,
-            self.scaler_,
-            self.time_unit_,
-            self.batch_size,
-            self.max_history,
-        )
+            cache, state.model, state.history, merged, new, rows, state.scaler, state.time_unit,
+            self.batch_size, self.max_history,
+        )  # fmt: skip
         self.history_ = merged
         return self
 
@@ -633,102 +369,19 @@ class ITNetForecaster(BaseEstimator):
                 "this model was loaded from a file and holds no data; the query times of "
                 "predict(df=..., h=...) start at the end of each series of df"
             )
-        import dataclasses
-
         q_series, q_time, q_chan = self._horizon_queries(self.history_, h, freq)
         first = q_chan == 0
-        out = pl.DataFrame(
-            {
-                "unique_id": pl.Series(self.history_.ids[q_series[first]].tolist()),
-                "time": q_time[first],
-            }
-        )
-        return to_user_frame(out, dataclasses.replace(self.spec_, shape="long"), value_cols=[])
+        return query_frame(self.history_.ids[q_series[first]], q_time[first], self.spec_)
 
-    def _ingest_new(self, df, static_df, where: str):
-        """Ingest new observations ``df`` (+ statics) the way the training frame was read:
-        same frame spec, channels, scaling checks and covariates -> (RaggedSeries, FrameSpec)."""
-        from itnet_ts.estimators._covariates import Covariates, attach_covariates, split_futr
-
-        cov = getattr(self, "covariates_", None) or Covariates()
-        df, full_df = split_futr(df, cov.futr_cols, where)
-        canon, spec = ingest(
-            df,
-            id_col=self.spec_.id_col or "unique_id",
-            time_col=self.spec_.time_col,
-            target_col=self.spec_.target_col or "y",
-            variable_col=self.spec_.variable_col,
-            value_col=self.spec_.value_col,
-            duplicates=self.duplicates,
-            spec=self.spec_,
-        )
-        ragged = ragged_from_canonical(canon, self.channels_)
-        _check_value_range(ragged, self.scaler_, where, self.scaling)
-        ragged = attach_covariates(
-            cov, ragged, self.spec_, full_df, static_df, self.history_, where
-        )
-        return ragged, spec
+    def _ingest_new(self, df, static_df, where: str) -> tuple[RaggedSeries, FrameSpec]:
+        """New observations ``df`` (+ statics) read the way the training frame was."""
+        s = FittedState.of(self)
+        return ingest_new(df, static_df, where, self, s.spec, s.scaler, s.covariates, s.history)
 
     def _horizon_queries(self, ragged: RaggedSeries, h, freq):
         horizon = self._duration(h, "h")
         step = self.time_unit_ if freq is None else self._duration(freq, "freq")
-        n_steps = max(1, math.floor(horizon / step + 1e-9))
-        offsets = step * np.arange(1, n_steps + 1)  # (K,)
-        last = ragged.times[ragged.indptr[1:] - 1]  # (S,)
-        S, K, C = ragged.n_series, len(offsets), len(self.channels_)
-        if ragged.times.dtype.kind in "iu":
-            t = last[:, None] + np.round(offsets).astype(np.int64)[None, :]
-        else:
-            t = last[:, None] + offsets[None, :]
-        q_series = np.repeat(np.arange(S), K * C)
-        q_time = np.repeat(t.reshape(-1), C)
-        q_chan = np.tile(np.arange(C), S * K)
-        return q_series, q_time, q_chan
-
-    def _explicit_queries(self, ragged: RaggedSeries, times, spec: FrameSpec, df_given: bool):
-        from itnet_ts.data._queries import ingest_queries
-
-        q = ingest_queries(times, self.spec_)  # unique_id, time, [variable]
-        id_index = {k: i for i, k in enumerate(ragged.ids.tolist())}
-        ids = q["unique_id"].to_list()
-        missing = sorted({str(i) for i in ids if i not in id_index})
-        if missing:
-            src = "df=" if df_given else "the training frame"
-            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-            raise ITNetInputError(
-                f"times= asks for series with no history in {src}: {missing[:5]}{more}. "
-                f"{self.spec_.id_col or 'unique_id'!r} must name series whose history is known: "
-                "pass their history with predict(df=..., times=...), or fix the ids."
-            )
-        q_series = np.array([id_index[i] for i in ids], dtype=np.int64)
-        q_time = q["time"].to_numpy()
-        if "variable" in q.columns:
-            chan_index = {c: i for i, c in enumerate(self.channels_)}
-            unknown = sorted(set(q["variable"].to_list()) - set(chan_index))
-            if unknown:
-                raise ITNetInputError(
-                    f"times= asks for channels never seen in training: {unknown}; "
-                    f"known channels: {list(self.channels_)}"
-                )
-            q_chan = np.array([chan_index[v] for v in q["variable"].to_list()], np.int64)
-        else:
-            C = len(self.channels_)
-            q_series, q_time = np.repeat(q_series, C), np.repeat(q_time, C)
-            q_chan = np.tile(np.arange(C), len(ids))
-        last = ragged.times[ragged.indptr[1:] - 1][q_series]
-        bad = np.nonzero(q_time <= last)[0]
-        if len(bad):
-            i = int(bad[0])
-            fmt = lambda t: _fmt_time(t, spec)  # noqa: E731
-            n_bad = len(set(zip(q_series[bad].tolist(), q_time[bad].tolist(), strict=True)))
-            more = f" ({n_bad} such query times in all)" if n_bad > 1 else ""
-            raise ITNetInputError(
-                f"times=: query time {fmt(q_time[i])} of series {ragged.ids[q_series[i]]!r} is at "
-                f"or before the end of that series' history ({fmt(last[i])}){more}. Query times "
-                "must be after the cutoff (the series' last observed time): drop those rows "
-                "from times=, or pass a shorter history with df="
-            )
-        return q_series, q_time, q_chan
+        return horizon_queries(ragged, horizon, step, len(self.channels_))
 
     # ---- helpers -------------------------------------------------------------------------
     def _validate_params(self) -> None:
@@ -745,23 +398,8 @@ class ITNetForecaster(BaseEstimator):
             )
         return torch.device(self.device)
 
-    def _training_horizon(self, ragged: RaggedSeries, spec: FrameSpec, unit: float) -> float:
-        if self.horizon is not None:
-            return self._duration(self.horizon, "horizon", spec, unit)
-        spans = _spans(ragged)
-        spans = spans[spans > 0]
-        return float(np.median(spans)) / 4 if len(spans) else unit
-
-    def _duration(self, value, name: str, spec: FrameSpec | None = None, unit=None) -> float:
-        """A duration in native units. A bare number is in the data's own units for numeric
-        time; for datetimes it counts ``time_unit`` only when the user set ``time_unit``."""
-        spec = spec or self.spec_
-        unit = unit if unit is not None else getattr(self, "time_unit_", None)
-        explicit = unit if (spec.time_kind == "datetime" and self.time_unit is not None) else None
-        try:
-            return parse_duration(value, spec.time_kind, explicit)
-        except ITNetInputError as exc:
-            raise ITNetInputError(f"{name}={value!r}: {exc}") from None
+    def _duration(self, value, name: str) -> float:
+        return duration(value, name, self.spec_, self.time_unit_, self.time_unit)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
@@ -790,7 +428,7 @@ class ITNetForecaster(BaseEstimator):
                 "not hold; use itnet_ts.metrics.evaluate on predict(df=..., times=...) output"
             )
         h = self.history_
-        last = pl.DataFrame({"unique_id": h.ids.tolist(), "last": h.times[h.indptr[1:] - 1]})
+        last = pl.DataFrame({"unique_id": h.ids.tolist(), "last": h.last_times()})
         return score_forecaster(self, X, self.spec_, last, self.duplicates)
 
     def cross_validation(self, df, **kwargs):
@@ -836,60 +474,6 @@ class ITNetForecaster(BaseEstimator):
         }
 
 
-#: Largest magnitude of a scaled value fed to the network: the float32 layers overflow (NaN
-#: forecasts) somewhere above 1e20; 1e15 leaves room for the products inside them.
-_MAX_SCALED = 1e15
-
-
-def _check_training_data(ragged: RaggedSeries, spec: FrameSpec) -> None:
-    """Refuse training data the model cannot learn from, naming what is wrong."""
-    n_obs = ragged.mask.sum(0)
-    never = [c for c, n in zip(spec.channels, n_obs, strict=True) if n == 0]
-    if never:
-        where = (
-            f"every value of column{'s' if len(never) > 1 else ''} {never} is null/NaN"
-            if spec.shape == "wide"
-            else f"every row of {spec.variable_col or 'variable'} {never} has a null/NaN value"
-        )
-        raise ITNetInputError(
-            f"channel{'s' if len(never) > 1 else ''} {never} {'are' if len(never) > 1 else 'is'} "
-            f"never observed in the training frame ({where}), so the model cannot learn or "
-            "forecast it. Drop it before fit, or give observations of it."
-        )
-    if ragged.n_series and int(ragged.lengths().max()) < 2:
-        raise ITNetInputError(
-            f"every series has a single time point ({ragged.n_series} series, e.g. "
-            f"{ragged.ids[0]!r}); training needs series with at least two time points (a "
-            "history and a later value to forecast). Give longer series."
-        )
-
-
-def _check_value_range(ragged: RaggedSeries, scaler: ValueScaler, what: str, scaling: str):
-    """Refuse values so far from the training scale that float32 arithmetic would overflow."""
-    if not ragged.mask.any():
-        return
-    with np.errstate(over="ignore", invalid="ignore"):
-        z = np.where(ragged.mask, np.abs(scaler.transform(ragged.values)), 0.0)  # (T, C)
-    z = np.where(np.isnan(z), np.inf, z)
-    flat = int(np.argmax(z))
-    point, c = divmod(flat, z.shape[1])
-    if z[point, c] <= _MAX_SCALED:
-        return
-    s = int(np.searchsorted(ragged.indptr, point, side="right")) - 1
-    value = ragged.values[point, c]
-    fix = (
-        "Use scaling='standard' (the default) or rescale the channel."
-        if scaling == "none"
-        else "Check the units of that channel, or refit on data of the same scale."
-    )
-    raise ITNetInputError(
-        f"{what}: channel {ragged.channels[c]!r} of series {ragged.ids[s]!r} has the value "
-        f"{value:g}, more than {_MAX_SCALED:g} times the training scale of that channel "
-        f"(scale {scaler.scale[c]:g}, scaling={scaling!r}); the model's float32 arithmetic "
-        f"cannot hold it. {fix}"
-    )
-
-
 def _check_forecasts(y_hat: np.ndarray, ragged: RaggedSeries, windows, channels) -> None:
     """Never hand back NaN / infinite forecasts silently."""
     bad = np.flatnonzero(~np.isfinite(y_hat))
@@ -903,87 +487,3 @@ def _check_forecasts(y_hat: np.ndarray, ragged: RaggedSeries, windows, channels)
         "values or times are beyond what the model can represent. Check the data for extreme "
         "values or times, and report this if they look ordinary."
     )
-
-
-def _check_converged(result) -> None:
-    """A run whose training or validation loss went NaN / infinite diverged: never keep it."""
-    from itnet_ts.estimators._training import TrainingDivergedError
-
-    for rec in result.history:
-        for key in ("train_loss", "val_loss"):
-            if key in rec and not math.isfinite(float(rec[key])):
-                raise TrainingDivergedError(
-                    f"training diverged: the {key.replace('_', ' ')} was {rec[key]} at epoch "
-                    f"{rec['epoch']}; nothing was kept. Lower learning_rate= or check the data "
-                    "for extreme values."
-                )
-
-
-def _hold_out(windows, rng: np.random.Generator, fraction: float = 0.2):
-    """Split fixed windows by series: (train, validation); no validation under 5 windows."""
-    n = len(windows)
-    if n < 5:
-        return windows, None
-    val = np.zeros(n, bool)
-    val[rng.permutation(n)[: max(1, round(fraction * n))]] = True
-    return _subset(windows, ~val), _subset(windows, val)
-
-
-def _subset(w, keep: np.ndarray):
-    """The windows ``keep`` (bool (W,)) of a WindowSet, queries included."""
-    idx = np.nonzero(keep)[0]
-    qa, qb = w.q_indptr[idx], w.q_indptr[idx + 1]
-    q = np.concatenate([np.arange(a, b) for a, b in zip(qa, qb, strict=True)] or [[]]).astype(
-        np.int64
-    )
-    return type(w)(
-        series=w.series[idx],
-        hist_start=w.hist_start[idx],
-        hist_end=w.hist_end[idx],
-        cutoff=np.asarray(w.cutoff)[idx],
-        q_indptr=np.concatenate([[0], np.cumsum(qb - qa)]).astype(np.int64),
-        q_time=w.q_time[q],
-        q_chan=w.q_chan[q],
-        q_target=w.q_target[q],
-        q_futr=None if w.q_futr is None else w.q_futr[q],
-    )
-
-
-def _spans(ragged: RaggedSeries) -> np.ndarray:
-    """(S,) time span of each series in native units (float64)."""
-    first = ragged.times[ragged.indptr[:-1]]
-    last = ragged.times[ragged.indptr[1:] - 1]
-    return (last - first).astype(np.float64)
-
-
-def _truncate(ragged: RaggedSeries, end: np.ndarray) -> RaggedSeries:
-    """The part of every series before flat index ``end[s]`` (used to fit the scaler)."""
-    keep = np.zeros(len(ragged.times), bool)
-    for s in range(ragged.n_series):
-        keep[ragged.indptr[s] : end[s]] = True
-    lengths = end - ragged.indptr[:-1]
-    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    return RaggedSeries(
-        ragged.ids,
-        indptr,
-        ragged.times[keep],
-        ragged.values[keep],
-        ragged.mask[keep],
-        ragged.channels,
-    )
-
-
-def _fmt_time(value, spec: FrameSpec) -> str:
-    """A canonical time as the user would write it (datetime in the user's zone, or number)."""
-    from itnet_ts.data._ingest import _fmt_time as fmt
-    from itnet_ts.data._ingest import _TimeMeta
-
-    return fmt(value, _TimeMeta(spec.time_kind, spec.time_zone, spec.time_dtype))
-
-
-def _fmt_duration(value: float, spec: FrameSpec) -> str:
-    if spec.time_kind == "datetime":
-        import pandas as pd
-
-        return str(pd.Timedelta(int(value), unit="ns"))
-    return f"{value:g}"

@@ -155,7 +155,7 @@ class BaselineMix(nn.Module):
 
     ``logits[b, q] = chan[c] + lead(features)``; ``forward(P (B,Q,K), q_chan (B,Q),
     feat (B,Q,F)) -> (mixed (B,Q), weights (B,Q,K))``. Initialised to plain persistence
-    (``last_value``); :func:`itnet_ts.estimators._training.fit_start` fits it to the training
+    (``last_value``); :func:`itnet_ts.estimators._fallback.fit_start` fits it to the training
     windows before the network trains.
     """
 

@@ -111,7 +111,7 @@ def test_empty_histories_queries_and_window_sets():
 
 
 def test_batch_order_covers_every_window_once_and_pads_less():
-    from itnet_ts.estimators._training import batch_order
+    from itnet_ts.estimators._batches import batch_order
 
     rng = np.random.default_rng(0)
     h_len = rng.integers(1, 300, 5000)

@@ -24,13 +24,17 @@ import torch
 from itnet_ts import ITNetForecaster
 from itnet_ts.data._ingest import ingest
 from itnet_ts.data._ragged import ragged_from_canonical
-from itnet_ts.data._windows import ValueScaler, make_batch, training_windows
+from itnet_ts.data._windows import (
+    ValueScaler,
+    concat_windows,
+    make_batch,
+    select_windows,
+    training_windows,
+)
 from itnet_ts.datasets import make_irregular
 from itnet_ts.errors import BaselineFallbackWarning, ITNetInputError
 from itnet_ts.estimators._ddp import (
     DDPContext,
-    concat_windows,
-    select_windows,
     series_windows,
     shard_indices,
     trainable_series,

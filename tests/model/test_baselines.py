@@ -110,7 +110,7 @@ def _levels(seed=0, S=512, N=64):
 def test_the_mix_learns_shrinkage_by_history_length():
     """The mix with the history features (mix_version 2) gets to the Bayes shrinkage of the
     history mean; weights by channel and lead alone cannot."""
-    from itnet_ts.estimators._training import fit_start
+    from itnet_ts.estimators._fallback import fit_start
 
     b, mean, n, y = _levels()
     bayes = float(((n / (n + 4.0) * mean - y) ** 2).mean())
@@ -126,7 +126,7 @@ def test_the_mix_learns_shrinkage_by_history_length():
 
 
 def test_fit_start_keeps_the_feature_set_best_on_validation():
-    from itnet_ts.estimators._training import _mix_data, _mix_mse, fit_start
+    from itnet_ts.estimators._fallback import _mix_data, _mix_mse, fit_start
     from itnet_ts.model.baselines import MIX_FEATURE_SETS
 
     train, _, _, _ = _levels(seed=0)

@@ -1,0 +1,233 @@
+"""The simple baselines around the network: the predictor mix the forecast starts from, fitted
+before training (``fit_start``), and the per-channel fallback to a baseline that beat the
+trained network on validation (``apply_fallback``)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import numpy as np
+import torch
+
+from itnet_ts.data._batch_store import BatchStore
+from itnet_ts.errors import BaselineFallbackWarning
+from itnet_ts.estimators._batches import stored_batches
+from itnet_ts.model.itnet import ITNet
+
+__all__ = [
+    "FALLBACK_BASELINES",
+    "apply_fallback",
+    "fit_start",
+    "select_fallback",
+    "summarise_validation",
+    "validation_scores",
+]
+
+#: Simple predictors the trained network is checked against on validation (model.baselines
+#: index = the model's per-channel ``fallback`` code).
+FALLBACK_BASELINES = {"persistence": 1, "history_mean": 2}
+
+
+def fit_start(
+    model: ITNet,
+    batch_iter,
+    device: torch.device,
+    *,
+    val_iter=None,
+    steps: int = 200,
+    learning_rate: float = 0.05,
+    max_queries: int = 200_000,
+) -> dict:
+    """Fit the model's predictor mix (``model.mix``: weights per channel, lead time and, with
+    the second mix, the channel's history) to the targets of ``batch_iter`` by full-batch Adam
+    on the MSE, before the network trains; the network's weights are untouched.
+
+    With ``val_iter`` (the validation batches) and the second mix, the mix is fitted with each
+    nested feature set of :data:`~itnet_ts.model.baselines.MIX_FEATURE_SETS` and the one with
+    the lowest validation MSE is kept (a feature that only fits the training windows' quirks
+    is dropped). Returns ``{"mse_before", "mse_after", "n_targets"}`` (scaled units, training
+    windows) and, with ``val_iter``, ``"features"`` (the set kept) and ``"val_mse"`` (of each).
+    """
+    if model.mix is None:
+        return {}
+    train = _mix_data(model, batch_iter, device, max_queries)
+    if train is None:
+        return {}
+    mix = model.mix
+    init = copy.deepcopy(mix.state_dict())
+    sets = {"all": None}
+    val = None
+    if val_iter is not None and model.cfg.mix_version >= 2:
+        from itnet_ts.model.baselines import MIX_FEATURE_SETS
+
+        val = _mix_data(model, val_iter, device, None)
+        n_feat, n_history = mix.use.numel(), model.n_history_features
+        sets = {}
+        for name, n_hist in MIX_FEATURE_SETS.items():
+            if n_hist > n_history:
+                continue
+            use = torch.ones(n_feat, device=mix.use.device)
+            use[n_feat - n_history + n_hist :] = 0.0
+            sets[name] = use
+    out: dict = {"n_targets": int(train[3].numel())}
+    best = (math.inf, None, None)
+    val_mse = {}
+    for name, use in sets.items():
+        mix.load_state_dict(init)
+        if use is not None:
+            mix.use.copy_(use)
+        before, after = _fit_mix(mix, train, steps, learning_rate)
+        out.setdefault("mse_before", before)
+        if val is None:
+            out["mse_after"] = after
+            break
+        with torch.no_grad():
+            val_mse[name] = _mix_mse(mix, val)
+        if val_mse[name] < best[0]:
+            best = (val_mse[name], name, (copy.deepcopy(mix.state_dict()), after))
+    if val is not None:
+        mix.load_state_dict(best[2][0])
+        out.update(mse_after=best[2][1], features=best[1], val_mse=val_mse)
+    return out
+
+
+def _mix_data(model: ITNet, batch_iter, device, max_queries: int | None):
+    """The simple predictors, mix features, channels and targets of every known target."""
+    P, F, chan, y = [], [], [], []
+    n = 0
+    for b in batch_iter:
+        b = b.to(device)
+        p, lf = model.simple_forecasts(b)
+        k = b.y_known
+        P.append(p[k])
+        F.append(lf[k])
+        chan.append(b.q_chan[k])
+        y.append(b.y[k])
+        n += int(k.sum())
+        if max_queries is not None and n >= max_queries:
+            break
+    if n == 0:
+        return None
+    return tuple(torch.cat(x) for x in (P, F, chan, y))
+
+
+def _mix_mse(mix, data) -> float:
+    P, F, chan, y = data
+    return float((((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean().detach())
+
+
+def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]:
+    """Full-batch Adam on the mix's MSE; returns the MSE before and after."""
+    params = list(mix.parameters())
+    opt = torch.optim.Adam(params, lr=learning_rate)
+    with torch.enable_grad():
+        before = _mix_mse(mix, data)
+        for _ in range(steps):
+            opt.zero_grad(set_to_none=True)
+            P, F, chan, y = data
+            loss = (((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
+            loss.backward()
+            opt.step()
+        after = _mix_mse(mix, data)
+    for p in params:
+        p.grad = None
+    return before, after
+
+
+def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
+    """Per-channel squared-error sums and counts (scaled units) on ``batch_iter`` of the model's
+    point forecast and of each simple baseline of :data:`FALLBACK_BASELINES`.
+
+    Returns ``{"count": (C,), "model": (C,), "persistence": (C,), "history_mean": (C,)}``
+    (numpy float64). The baselines are computed from the batch alone (0 = the channel's
+    training mean where a channel was never observed in the history)."""
+    C = model.cfg.n_channels
+    out = {k: np.zeros(C) for k in ("count", "model", *FALLBACK_BASELINES)}
+    model.eval()
+    with torch.no_grad():
+        for b in batch_iter:
+            b = b.to(device)
+            pred = model(b)[..., 0]
+            k = b.y_known
+            ch = b.q_chan[k]
+            has = b.has_last.gather(1, b.q_chan) > 0
+            last = torch.where(has, b.last_value.gather(1, b.q_chan), 0.0)
+            mean = torch.where(has, b.hist_mean.gather(1, b.q_chan), 0.0)
+            for name, p in (("model", pred), ("persistence", last), ("history_mean", mean)):
+                e2 = ((p - b.y)[k] ** 2).double()
+                out[name] += torch.bincount(ch, weights=e2, minlength=C).cpu().numpy()
+            out["count"] += torch.bincount(ch, minlength=C).cpu().numpy()
+    return out
+
+
+def select_fallback(scores: dict) -> np.ndarray:
+    """Per channel (C,): 0 to keep the network, else the ``FALLBACK_BASELINES`` code of the
+    simple baseline with the lowest validation error where it beats the network's."""
+    codes = np.zeros(len(scores["count"]), np.int64)
+    for c in np.nonzero(scores["count"] > 0)[0]:
+        best, err = 0, scores["model"][c]
+        for name, code in FALLBACK_BASELINES.items():
+            if scores[name][c] < err:
+                best, err = code, scores[name][c]
+        codes[c] = best
+    return codes
+
+
+def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
+    """The validation MSE (scaled units) of the network, of each baseline and of the fitted
+    model after the per-channel fallback, overall and per channel."""
+    n = scores["count"]
+    total = max(float(n.sum()), 1.0)
+    names = ("model", *FALLBACK_BASELINES)
+    chosen = scores["model"].copy()
+    for name, code in FALLBACK_BASELINES.items():
+        chosen = np.where(codes == code, scores[name], chosen)
+    inv = {code: name for name, code in FALLBACK_BASELINES.items()}
+    per_channel = {
+        str(ch): {
+            "n_targets": int(n[c]),
+            **{k: float(scores[k][c] / n[c]) if n[c] else None for k in names},
+            "uses": "network" if codes[c] == 0 else inv[int(codes[c])],
+        }
+        for c, ch in enumerate(channels)
+    }
+    return {
+        "n_targets": int(n.sum()),
+        "mse_network": float(scores["model"].sum() / total),
+        **{f"mse_{k}": float(scores[k].sum() / total) for k in FALLBACK_BASELINES},
+        "mse_fitted": float(chosen.sum() / total),
+        "units": "scaled (each channel standardised on the training data)",
+        "fallback": {str(channels[c]): inv[int(codes[c])] for c in np.nonzero(codes)[0]},
+        "per_channel": per_channel,
+    }
+
+
+def apply_fallback(
+    model: ITNet, val_store: BatchStore | None, batch_size: int, device, channels
+) -> dict:
+    """Score the trained network and the simple baselines on the validation windows; set
+    the model's per-channel fallback where a baseline did better, and warn. Returns the
+    summary ``get_fitted_summary()["validation"]`` shows."""
+    if val_store is None:
+        return {"n_targets": 0, "note": "no validation windows: nothing was checked"}
+    scores = validation_scores(model, stored_batches(val_store, batch_size), device)
+    codes = select_fallback(scores)
+    model.fallback.copy_(torch.as_tensor(codes))
+    summary = summarise_validation(scores, codes, channels)
+    if summary["fallback"]:
+        chans = summary["fallback"]
+        warnings.warn(
+            f"ITNetForecaster: on the validation windows the trained network (MSE "
+            f"{summary['mse_network']:.4g}) was beaten by a simple baseline on "
+            f"{len(chans)} of {len(summary['per_channel'])} channels "
+            f"({dict(list(chans.items())[:5])}{' ...' if len(chans) > 5 else ''}); those "
+            f"channels use it (MSE after: {summary['mse_fitted']:.4g}; persistence "
+            f"{summary['mse_persistence']:.4g}, history mean "
+            f"{summary['mse_history_mean']:.4g}). Details: "
+            "get_fitted_summary()['validation'].",
+            BaselineFallbackWarning,
+            stacklevel=4,
+        )
+    return summary
