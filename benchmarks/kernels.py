@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from itnet_ts.ops import available_backends
-from itnet_ts.ops.dispatch import _REGISTRY, _load
+from itnet_ts.ops.dispatch import backend_device_type, get_backend
 from itnet_ts.ops.scan_reference import scan_reference
 
 REFERENCE_SHAPES = {"cpu": (16, 512, 64, 16), "cuda": (64, 2048, 128, 16)}  # B, N, D, R
@@ -271,13 +271,13 @@ def main(argv: list[str] | None = None) -> int:
     backends: dict[str, Callable] = {}
     status: dict[str, str] = {}
     for name, state in available_backends().items():
-        kind = _REGISTRY[name].device_type
+        kind = backend_device_type(name)
         if name == "reference" or kind not in ("any", device):
             continue
         if state != "available":
             status[name] = state
             continue
-        fn = _load(name)
+        fn = get_backend(name)
         problem = check_backend(fn, device, D, R, args.quick)
         status[name] = "ok" if problem is None else f"FAILED correctness: {problem}"
         if problem is None:

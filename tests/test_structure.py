@@ -128,16 +128,13 @@ MAY_USE = {
 TOP_LEVEL = {
     "itnet_ts.errors": "ground",
     "itnet_ts._files": "ground",
+    "itnet_ts._scan_signature": "ground",  # the scan's checks, shared by ops and gpu
     "itnet_ts.metrics": "metrics",
     "itnet_ts.plotting": "metrics",
 }
 
 # (importer file, the part it reaches): why the code still does it
 LAYER_ALLOWED = {
-    ("itnet_ts/gpu/scan_cuda.py", "ops"): (
-        "the CUDA wrapper checks shapes with ops.scan_reference.check_scan_inputs and falls back "
-        "to scan_reference on empty inputs; to be handed both by the ops loader (issue 11)"
-    ),
     ("datasets/protocol.py", "metrics"): (
         "protocol_metrics scores with itnet_ts.metrics.per_variable_mse_mae; the protocol's "
         "scoring is to move to itnet_ts/bench with bench/runs.py, its user (issue 11)"
@@ -202,5 +199,5 @@ def test_the_checks_see_the_imports_they_guard():
     """The walk finds lazy imports inside functions and resolves relative ones."""
     found = {(i.file, i.target, i.name) for i in imports()}
     assert ("cli/main.py", "itnet_ts.cli._train", "forecast") in found  # relative
-    assert ("itnet_ts/ops/__init__.py", "itnet_ts.gpu", "load_scan_cuda") in found  # lazy
+    assert ("itnet_ts/ops/dispatch.py", "itnet_ts.gpu", "load_scan_cuda") in found  # lazy
     assert _part("itnet_ts.cli._train") == "cli" and _part("itnet_ts.data._ingest") == "data"

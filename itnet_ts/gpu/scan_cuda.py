@@ -24,7 +24,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from itnet_ts.ops.scan_reference import check_scan_inputs, scan_reference
+from itnet_ts._scan_signature import check_scan_inputs, empty_scan
 
 try:  # only ``load_scan_cuda`` imports this module, after checking that cupy imports
     import cupy
@@ -401,7 +401,8 @@ def _scan(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, 
     tensors = _prepare(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, want_cuda)
     B, N, D = u.shape
     if min(B, N, D, lam.shape[1]) == 0:  # nothing to launch
-        return scan_reference(*tensors, kwn=kwn, eps=eps)
+        u, _, _, _, _, lam, omega, _, s0, skip = tensors
+        return empty_scan(u, lam, s0, skip, bool(kwn), omega is not None)
     return _ScanFunction.apply(launch, bool(kwn), float(eps), *tensors)
 
 

@@ -1,7 +1,9 @@
 """One dispatcher for the recurrent scan: picks the fastest available backend per device.
 
-Backends register a *loader*: a function that imports the backend lazily (so ``import itnet_ts``
+Every backend is registered here, at the bottom of this module (``reference``, ``numba``,
+``cuda``), with a *loader*: a function that imports the backend lazily (so ``import itnet_ts``
 never imports numba or cupy) and returns the scan callable, or raises ``BackendUnavailable``.
+``get_backend(name)`` loads one, ``backend_device_type(name)`` says where it runs.
 ``ITNET_BACKEND=reference|numba|cuda`` forces one backend; forcing one that cannot run is an error.
 """
 
@@ -19,6 +21,8 @@ from itnet_ts.ops.scan_reference import scan_reference
 
 __all__ = [
     "available_backends",
+    "backend_device_type",
+    "get_backend",
     "recurrent_scan",
     "register_backend",
     "resolve_backend",
@@ -48,7 +52,18 @@ def register_backend(
     _LOADED.pop(name, None)
 
 
-def _load(name: str) -> ScanFn:
+def backend_device_type(name: str) -> str:
+    """Where backend ``name`` runs: "cpu", "cuda" or "any"."""
+    if name not in _REGISTRY:
+        raise BackendUnavailable(
+            f"unknown scan backend {name!r}; known backends: {sorted(_REGISTRY)}"
+        )
+    return _REGISTRY[name].device_type
+
+
+def get_backend(name: str) -> ScanFn:
+    """The scan callable of backend ``name`` (loaded once), or ``BackendUnavailable`` saying
+    why it cannot run here."""
     if name not in _REGISTRY:
         raise BackendUnavailable(
             f"unknown scan backend {name!r}; known backends: {sorted(_REGISTRY)}"
@@ -69,7 +84,7 @@ def available_backends() -> dict[str, str]:
     out = {}
     for name in sorted(_REGISTRY, key=lambda n: -_REGISTRY[n].priority):
         try:
-            _load(name)
+            get_backend(name)
             out[name] = "available"
         except BackendUnavailable as exc:
             out[name] = f"unavailable: {exc}"
@@ -90,7 +105,7 @@ def resolve_backend(device: torch.device, forced: str | None = None) -> str:
                 f"scan backend {forced!r} runs on {backend.device_type} tensors, "
                 f"but the inputs are on {device}; unset ITNET_BACKEND or move the model"
             )
-        _load(forced)  # raises a clear error if it cannot run here
+        get_backend(forced)  # raises a clear error if it cannot run here
         return forced
     candidates = sorted(
         (b for b in _REGISTRY.values() if b.device_type in ("any", device.type)),
@@ -98,7 +113,7 @@ def resolve_backend(device: torch.device, forced: str | None = None) -> str:
     )
     for b in candidates:
         try:
-            _load(b.name)
+            get_backend(b.name)
             return b.name
         except BackendUnavailable:
             continue
@@ -109,7 +124,7 @@ def recurrent_scan(*args, backend: str | None = None, **kwargs):
     """Run the recurrent scan (signature of ``scan_reference``) on the best backend."""
     u = args[0] if args else kwargs["u"]
     name = resolve_backend(u.device, backend)
-    return _load(name)(*args, **kwargs)
+    return get_backend(name)(*args, **kwargs)
 
 
 def transform_read(state, lam, lead, Cq, omega=None, kwn: bool = False, eps: float = 1e-6):
@@ -123,4 +138,20 @@ def transform_read(state, lam, lead, Cq, omega=None, kwn: bool = False, eps: flo
     return read_reference(state, lam, lead, Cq, omega, kwn, eps)
 
 
+def _load_numba() -> ScanFn:
+    try:
+        from itnet_ts.ops.scan_numba import scan_numba
+    except ImportError as exc:  # numba missing or broken
+        raise BackendUnavailable(f"numba could not be imported ({exc}); pip install numba") from exc
+    return scan_numba
+
+
+def _load_cuda() -> ScanFn:
+    from itnet_ts.gpu import load_scan_cuda  # raises BackendUnavailable without cupy / a GPU
+
+    return load_scan_cuda()
+
+
 register_backend("reference", "any", 0, lambda: scan_reference)
+register_backend("numba", "cpu", 10, _load_numba)
+register_backend("cuda", "cuda", 20, _load_cuda)

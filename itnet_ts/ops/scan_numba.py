@@ -40,7 +40,7 @@ from numba.extending import intrinsic, overload
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from itnet_ts.ops.scan_reference import check_scan_inputs
+from itnet_ts._scan_signature import check_scan_inputs
 
 __all__ = ["CHUNK", "scan_numba"]
 

@@ -16,7 +16,7 @@ pytest.importorskip("numba")
 
 import itnet_ts.ops.scan_numba as scan_numba_module
 from itnet_ts.ops import resolve_backend
-from itnet_ts.ops.dispatch import _load, recurrent_scan
+from itnet_ts.ops.dispatch import get_backend, recurrent_scan
 from itnet_ts.ops.scan_numba import CHUNK, scan_numba
 from itnet_ts.ops.scan_reference import scan_reference
 
@@ -307,7 +307,7 @@ def test_bad_shapes_raise_value_error():
 def test_dispatcher_picks_numba_on_cpu(monkeypatch):
     monkeypatch.delenv("ITNET_BACKEND", raising=False)
     assert resolve_backend(torch.device("cpu")) == "numba"
-    assert _load("numba") is scan_numba
+    assert get_backend("numba") is scan_numba
     x = make_inputs(2, 7, 3, 2, skip=True)
     y, s = recurrent_scan(**x)
     yn, sn = scan_numba(**x)
