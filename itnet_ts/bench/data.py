@@ -140,7 +140,7 @@ def build_split(
     hcount = history.group_by("unique_id").agg(n=pl.col("ds").n_unique())
     for sid, n in zip(hcount["unique_id"].to_list(), hcount["n"].to_list(), strict=True):
         n_hist[pos[sid]] = n
-    hist_start = ragged.indptr[:-1].astype(np.int64)
+    hist_start = ragged.starts()
     hist_end = hist_start + n_hist
     # queries: the target rows, grouped by series (stable within a series)
     q_series = np.array([pos[s] for s in targets["unique_id"].to_list()], np.int64)

@@ -35,7 +35,7 @@ def cutoff_windows(ragged: RaggedSeries, cutoff: np.ndarray, horizon: float) -> 
     windows = _targets_windows(
         ragged,
         series,
-        ragged.indptr[:-1][series].astype(np.int64),
+        ragged.starts()[series],
         np.asarray(cut_points, np.int64),
         np.asarray(tgt_ends, np.int64),
     )

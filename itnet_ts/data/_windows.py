@@ -212,7 +212,7 @@ def validation_windows(ragged: RaggedSeries, horizon: float) -> tuple[WindowSet,
     Series too short to give both a history and a target are used for training only.
     """
     series, starts, cuts, ends = [], [], [], []
-    train_end = ragged.indptr[1:].copy()
+    train_end = ragged.ends()
     for s in range(ragged.n_series):
         a, b = int(ragged.indptr[s]), int(ragged.indptr[s + 1])
         t = ragged.times[a:b]
@@ -246,7 +246,7 @@ def training_windows(
     The cutoff is a time point with at least one later point within ``horizon``; the targets
     are the observed entries in ``(cutoff, cutoff + horizon]``, all before ``train_end``.
     """
-    ends = ragged.indptr[1:] if train_end is None else train_end
+    ends = ragged.ends() if train_end is None else train_end
     series, starts, cuts, tgt_ends = [], [], [], []
     for s in range(ragged.n_series):
         a, b = int(ragged.indptr[s]), int(ends[s])
@@ -291,10 +291,9 @@ def forecast_windows(
     q_futr = None if q_futr is None else np.asarray(q_futr, np.float64)[order]
     q_target = np.full(len(q_time), np.nan) if q_target is None else q_target[order]
     counts = np.bincount(q_series, minlength=S)
-    last = ragged.indptr[1:] - 1
     if cutoff is None:
-        cutoff = ragged.times[last]
-        hist_end = ragged.indptr[1:]
+        cutoff = ragged.last_times()
+        hist_end = ragged.ends()
     else:
         hist_end = np.array(
             [
@@ -306,7 +305,7 @@ def forecast_windows(
         )
     return WindowSet(
         series=np.arange(S, dtype=np.int64),
-        hist_start=ragged.indptr[:-1].astype(np.int64),
+        hist_start=ragged.starts(),
         hist_end=np.asarray(hist_end, np.int64),
         cutoff=np.asarray(cutoff),
         q_indptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),

@@ -247,12 +247,12 @@ def series_windows(
         # one call per layer of distinct series: training_windows draws from every series
         # whose usable range is non-empty, so hide the others behind train_end = start
         layer, first = np.unique(remaining, return_index=True)
-        end = ragged.indptr[:-1].copy()
+        end = ragged.starts()
         end[layer] = train_end[layer]
         parts.append(training_windows(ragged, horizon, rng, per_series, train_end=end))
         remaining = np.delete(remaining, first)
     if not parts:  # no series: an empty window set
-        return training_windows(ragged, horizon, rng, per_series, train_end=ragged.indptr[:-1])
+        return training_windows(ragged, horizon, rng, per_series, train_end=ragged.starts())
     return concat_windows(parts)
 
 

@@ -306,8 +306,8 @@ def merge_history(
     pos = np.array([index.get(k, -1) for k in new.ids.tolist()], np.int64)
     known = np.nonzero(pos >= 0)[0]
     if len(known):
-        last = history.times[history.indptr[pos[known] + 1] - 1]
-        first_new = new.times[new.indptr[known]]
+        last = history.last_times()[pos[known]]
+        first_new = new.first_times()[known]
         bad = np.nonzero(first_new <= last)[0]
         if len(bad):
             j = int(bad[0])
