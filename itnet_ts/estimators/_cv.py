@@ -200,6 +200,36 @@ def _refit_now(refit, window: int) -> bool:
     return window % int(refit) == 0
 
 
+def _check_refit(refit):
+    """``refit`` as given (``0``: ``False``), or an error."""
+    if not (isinstance(refit, (bool, int, np.integer)) and refit >= 0):
+        raise ITNetInputError(f"refit must be True, False or an integer >= 0, got {refit!r}")
+    return False if refit == 0 else refit
+
+
+def _series_ends(canon: pl.DataFrame, align: str) -> pl.DataFrame:
+    """``unique_id, end``: where each series' windows are counted back from ("global": the
+    last time of the dataset, "series": the series' own last time)."""
+    if align == "global":
+        return canon.select(pl.col("unique_id").unique()).with_columns(
+            pl.lit(canon["time"].max()).alias("end")
+        )
+    return canon.group_by("unique_id").agg(pl.col("time").max().alias("end"))
+
+
+def _window_rows(canon: pl.DataFrame, ends: pl.DataFrame, off, horizon):
+    """(history, targets) of the window whose cutoff is ``off`` before each series' end:
+    the rows at or before the cutoff, and those in ``(cutoff, cutoff + horizon]`` of series
+    with a history (with their ``cutoff``)."""
+    cut = ends.select("unique_id", (pl.col("end") - off).alias("cutoff"))
+    rows = canon.join(cut, on="unique_id", how="inner")
+    hist = rows.filter(pl.col("time") <= pl.col("cutoff")).drop("cutoff")
+    test = rows.filter(
+        (pl.col("time") > pl.col("cutoff")) & (pl.col("time") <= pl.col("cutoff") + horizon)
+    ).join(hist.select("unique_id").unique(), on="unique_id", how="semi")
+    return hist, test
+
+
 def cross_validation(
     estimator: Any,
     df: Any,
@@ -258,21 +288,13 @@ def cross_validation(
     from sklearn.base import clone
 
     _check_common(n_windows, align)
-    if not (isinstance(refit, (bool, int, np.integer)) and refit >= 0):
-        raise ITNetInputError(f"refit must be True, False or an integer >= 0, got {refit!r}")
-    if refit == 0:
-        refit = False
+    refit = _check_refit(refit)
     canon, spec = ingest(
         df, id_col=id_col, time_col=time_col, target_col=target_col,
         variable_col=variable_col, value_col=value_col, duplicates=_duplicates_of(estimator),
     )  # fmt: skip
     h_d, step = _durations(h, step_size, spec.time_kind, _unit_of(estimator))
-    if align == "global":
-        ends = canon.select(pl.col("unique_id").unique()).with_columns(
-            pl.lit(canon["time"].max()).alias("end")
-        )
-    else:
-        ends = canon.group_by("unique_id").agg(pl.col("time").max().alias("end"))
+    ends = _series_ends(canon, align)
     fit_cols = {**_fit_columns(spec), **(fit_kwargs or {})}
     offsets = _cutoff_offsets(int(n_windows), h_d, step)
     windows = range(len(offsets))
@@ -283,17 +305,12 @@ def cross_validation(
     model, parts, pred_cols = None, [], None
     for w in windows:
         off, horizon = _cast_time(offsets[w], spec.time_kind), _cast_time(h_d, spec.time_kind)
-        cut = ends.select("unique_id", (pl.col("end") - off).alias("cutoff"))
-        rows = canon.join(cut, on="unique_id", how="inner")
-        hist = rows.filter(pl.col("time") <= pl.col("cutoff")).drop("cutoff")
+        hist, test = _window_rows(canon, ends, off, horizon)
         if hist.height == 0:
             raise ITNetInputError(
                 f"window {w + 1} of {n_windows}: its cutoff is before the start of the data; "
                 "use fewer windows (n_windows) or a smaller step_size / h"
             )
-        test = rows.filter(
-            (pl.col("time") > pl.col("cutoff")) & (pl.col("time") <= pl.col("cutoff") + horizon)
-        ).join(hist.select("unique_id").unique(), on="unique_id", how="semi")
         if model is None or _refit_now(refit, w):
             model = clone(estimator).fit(_history_frame(hist, spec), **fit_cols)
         if test.height == 0:

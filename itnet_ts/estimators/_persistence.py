@@ -256,64 +256,12 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     params = _json(meta, "params", dict)
     est = cls(**params)  # unknown names: TypeError
     validate_params(est)
-    model_t = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
-    other = sorted(set(tensors) - {f"model.{k}" for k in model_t} - {"scaler.loc", "scaler.scale"})
-    if other:
-        raise ITNetModelFileError(f"unexpected tensors {other[:5]}")
-    n_elements = sum(t.numel() for t in model_t.values())
-    cfg_d = _json(meta, "config", dict)
-    cfg_d.setdefault("start", "persistence")  # files from before the "mix" start
-    cfg_d.setdefault("mix_version", 1)  # files from before the second mix
-    cfg = _check_config(cfg_d, n_elements)
+    model = _read_model(meta, tensors)
+    cfg = model.cfg
     if "start" not in params:  # a file from before the parameter: say what the model does
         est.set_params(start=cfg.start)
-    if "fallback" not in model_t and "n_channels" in cfg_d:  # files from before the fallback
-        model_t["fallback"] = torch.zeros(cfg.n_channels, dtype=torch.long)
-    # build on the meta device first (allocates nothing) and compare with the file
-    with torch.device("meta"):
-        skeleton = ITNet(cfg)
-    want = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
-    got = {k: (tuple(v.shape), v.dtype) for k, v in model_t.items()}
-    if want != got:
-        diff = sorted(set(want.items()) ^ set(got.items()))[:3]
-        raise ITNetModelFileError(f"the weights do not match the model config ({diff})")
-    model = ITNet(cfg)
-    model.load_state_dict(model_t, strict=True)
-    fb = model.fallback
-    if bool(((fb < 0) | (fb > 2)).any()):
-        raise ITNetModelFileError("the model's per-channel fallback codes must be 0, 1 or 2")
-
-    spec_d = _json(meta, "spec", dict)
-    spec = FrameSpec(**spec_d)  # unknown / missing fields: TypeError
-    if not isinstance(spec.channels, (list, tuple)) or not all(
-        isinstance(c, str) for c in spec.channels
-    ):
-        raise ITNetModelFileError("the channel names are not a list of strings")
-    spec = dataclasses.replace(spec, channels=tuple(spec.channels))
-    for name in ("library", "shape", "time_col", "time_kind", "time_dtype", "id_dtype"):
-        if not isinstance(getattr(spec, name), str):
-            raise ITNetModelFileError(f"spec field {name} is not a string")
-    for name in ("id_col", "target_col", "variable_col", "value_col", "time_zone"):
-        if not isinstance(getattr(spec, name), (str, type(None))):
-            raise ITNetModelFileError(f"spec field {name} is not a string or null")
-    if spec.library not in ("pandas", "polars") or spec.shape not in ("long", "wide", "tidy"):
-        raise ITNetModelFileError(f"unknown frame library / shape {spec.library!r}/{spec.shape!r}")
-    if spec.time_kind not in ("datetime", "numeric"):
-        raise ITNetModelFileError(f"unknown time kind {spec.time_kind!r}")
-    if len(spec.channels) != cfg.n_channels or len(set(spec.channels)) != len(spec.channels):
-        raise ITNetModelFileError("the channel names do not match the model's channels")
-
-    loc, scale = tensors.get("scaler.loc"), tensors.get("scaler.scale")
-    C = cfg.n_channels
-    for name, t in (("scaler.loc", loc), ("scaler.scale", scale)):
-        if t is None or t.dtype != torch.float64 or tuple(t.shape) != (C,):
-            raise ITNetModelFileError(f"tensor {name} is missing or not float64 of shape ({C},)")
-        if not bool(torch.isfinite(t).all()):
-            raise ITNetModelFileError(f"tensor {name} holds non-finite values")
-    if not bool((scale > 0).all()):
-        raise ITNetModelFileError("tensor scaler.scale holds values <= 0")
-    scaler = ValueScaler(loc.numpy().copy(), scale.numpy().copy())
-
+    spec = _read_spec(meta, cfg)
+    scaler = _read_scaler(tensors, cfg.n_channels)
     fitted = _json(meta, "fitted", dict)
     time_unit = _finite(fitted.get("time_unit"), "fitted time_unit", positive=True)
     horizon = _finite(fitted.get("horizon"), "fitted horizon", positive=True)
@@ -324,7 +272,6 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
     best_val = fitted.get("best_val_loss")
     if isinstance(best_val, bool) or not isinstance(best_val, (int, float)):
         raise ITNetModelFileError("fitted best_val_loss is not a number")
-
     validation = fitted.get("validation")
     plan = plan_outputs(est.quantiles, est.level)
     if plan.n_outputs != cfg.n_outputs:
@@ -347,6 +294,70 @@ def _rebuild(cls, meta: dict[str, str], tensors: dict[str, torch.Tensor]):
         validation=validation if isinstance(validation, dict) else None,
     ).apply(est)
     return est
+
+
+def _read_model(meta: dict[str, str], tensors: dict[str, torch.Tensor]) -> ITNet:
+    """The network of the file, its config checked against the weights it holds."""
+    model_t = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    other = sorted(set(tensors) - {f"model.{k}" for k in model_t} - {"scaler.loc", "scaler.scale"})
+    if other:
+        raise ITNetModelFileError(f"unexpected tensors {other[:5]}")
+    n_elements = sum(t.numel() for t in model_t.values())
+    cfg_d = _json(meta, "config", dict)
+    cfg_d.setdefault("start", "persistence")  # files from before the "mix" start
+    cfg_d.setdefault("mix_version", 1)  # files from before the second mix
+    cfg = _check_config(cfg_d, n_elements)
+    if "fallback" not in model_t and "n_channels" in cfg_d:  # files from before the fallback
+        model_t["fallback"] = torch.zeros(cfg.n_channels, dtype=torch.long)
+    # build on the meta device first (allocates nothing) and compare with the file
+    with torch.device("meta"):
+        skeleton = ITNet(cfg)
+    want = {k: (tuple(v.shape), v.dtype) for k, v in skeleton.state_dict().items()}
+    got = {k: (tuple(v.shape), v.dtype) for k, v in model_t.items()}
+    if want != got:
+        diff = sorted(set(want.items()) ^ set(got.items()))[:3]
+        raise ITNetModelFileError(f"the weights do not match the model config ({diff})")
+    model = ITNet(cfg)
+    model.load_state_dict(model_t, strict=True)
+    fb = model.fallback
+    if bool(((fb < 0) | (fb > 2)).any()):
+        raise ITNetModelFileError("the model's per-channel fallback codes must be 0, 1 or 2")
+    return model
+
+
+def _read_spec(meta: dict[str, str], cfg: ITNetConfig) -> FrameSpec:
+    """The frame spec of the file, every field of the right type."""
+    spec = FrameSpec(**_json(meta, "spec", dict))  # unknown / missing fields: TypeError
+    if not isinstance(spec.channels, (list, tuple)) or not all(
+        isinstance(c, str) for c in spec.channels
+    ):
+        raise ITNetModelFileError("the channel names are not a list of strings")
+    spec = dataclasses.replace(spec, channels=tuple(spec.channels))
+    for name in ("library", "shape", "time_col", "time_kind", "time_dtype", "id_dtype"):
+        if not isinstance(getattr(spec, name), str):
+            raise ITNetModelFileError(f"spec field {name} is not a string")
+    for name in ("id_col", "target_col", "variable_col", "value_col", "time_zone"):
+        if not isinstance(getattr(spec, name), (str, type(None))):
+            raise ITNetModelFileError(f"spec field {name} is not a string or null")
+    if spec.library not in ("pandas", "polars") or spec.shape not in ("long", "wide", "tidy"):
+        raise ITNetModelFileError(f"unknown frame library / shape {spec.library!r}/{spec.shape!r}")
+    if spec.time_kind not in ("datetime", "numeric"):
+        raise ITNetModelFileError(f"unknown time kind {spec.time_kind!r}")
+    if len(spec.channels) != cfg.n_channels or len(set(spec.channels)) != len(spec.channels):
+        raise ITNetModelFileError("the channel names do not match the model's channels")
+    return spec
+
+
+def _read_scaler(tensors: dict[str, torch.Tensor], C: int) -> ValueScaler:
+    loc, scale = tensors.get("scaler.loc"), tensors.get("scaler.scale")
+    for name, t in (("scaler.loc", loc), ("scaler.scale", scale)):
+        if t is None or t.dtype != torch.float64 or tuple(t.shape) != (C,):
+            raise ITNetModelFileError(f"tensor {name} is missing or not float64 of shape ({C},)")
+        if not bool(torch.isfinite(t).all()):
+            raise ITNetModelFileError(f"tensor {name} holds non-finite values")
+    if not bool((scale > 0).all()):
+        raise ITNetModelFileError("tensor scaler.scale holds values <= 0")
+    return ValueScaler(loc.numpy().copy(), scale.numpy().copy())
 
 
 def _read_covariates(meta: dict[str, str], cfg: ITNetConfig, est):

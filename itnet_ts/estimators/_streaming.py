@@ -304,39 +304,7 @@ def merge_history(
         return new, np.arange(new.n_series)
     index = {k: i for i, k in enumerate(history.ids.tolist())}
     pos = np.array([index.get(k, -1) for k in new.ids.tolist()], np.int64)
-    known = np.nonzero(pos >= 0)[0]
-    if len(known):
-        last = history.last_times()[pos[known]]
-        first_new = new.first_times()[known]
-        bad = np.nonzero(first_new <= last)[0]
-        if len(bad):
-            j = int(bad[0])
-            s = int(known[j])
-            a, b = int(new.indptr[s]), int(new.indptr[s + 1])
-            t_bad = new.times[a:b][new.times[a:b] <= last[j]]
-            sid = new.ids[s]
-            row = locate_row(sid, t_bad[0])
-            where = f"row {row}" if row is not None else "a row"
-            n_bad = sum(
-                int((new.times[new.indptr[i] : new.indptr[i + 1]] <= lt).sum())
-                for i, lt in zip(known, last, strict=True)
-            )
-            more = f" ({n_bad} such time points in all)" if n_bad > 1 else ""
-            raise ITNetInputError(
-                f"update(): {where} (series {sid!r}, time {fmt_time(t_bad[0])}) is not after the "
-                f"end of that series' history ({fmt_time(last[j])}){more}. update() folds in "
-                "observations later than everything the model holds for the series: drop those "
-                "rows, or refit (or predict(df=...)) with the corrected full history."
-            )
-        if history.static is not None and new.static is not None:
-            diff = np.abs(history.static[pos[known]] - new.static[known]).max(1)
-            if (diff > static_tol).any():
-                sid = new.ids[known[int(np.argmax(diff > static_tol))]]
-                raise ITNetInputError(
-                    f"update(): static_df gives series {sid!r} other static covariates than the "
-                    "model holds for it; static covariates are fixed per series. Drop that row "
-                    "from static_df, or refit to change them."
-                )
+    _check_new_points(history, new, pos, locate_row, fmt_time, static_tol)
     # gather: every history series then its new points; then the new series
     order_t: list[tuple[RaggedSeries, int, int]] = []
     by_hist = {int(p): s for s, p in enumerate(pos) if p >= 0}
@@ -380,6 +348,44 @@ def merge_history(
     rows = np.where(pos >= 0, pos, 0)
     rows[fresh] = history.n_series + np.arange(len(fresh))
     return merged, rows
+
+
+def _check_new_points(history, new, pos, locate_row, fmt_time, static_tol: float) -> None:
+    """New points of known series (``pos`` >= 0: their row in ``history``) must come after
+    the series' history, and their statics must be the held ones."""
+    known = np.nonzero(pos >= 0)[0]
+    if len(known):
+        last = history.last_times()[pos[known]]
+        first_new = new.first_times()[known]
+        bad = np.nonzero(first_new <= last)[0]
+        if len(bad):
+            j = int(bad[0])
+            s = int(known[j])
+            a, b = int(new.indptr[s]), int(new.indptr[s + 1])
+            t_bad = new.times[a:b][new.times[a:b] <= last[j]]
+            sid = new.ids[s]
+            row = locate_row(sid, t_bad[0])
+            where = f"row {row}" if row is not None else "a row"
+            n_bad = sum(
+                int((new.times[new.indptr[i] : new.indptr[i + 1]] <= lt).sum())
+                for i, lt in zip(known, last, strict=True)
+            )
+            more = f" ({n_bad} such time points in all)" if n_bad > 1 else ""
+            raise ITNetInputError(
+                f"update(): {where} (series {sid!r}, time {fmt_time(t_bad[0])}) is not after the "
+                f"end of that series' history ({fmt_time(last[j])}){more}. update() folds in "
+                "observations later than everything the model holds for the series: drop those "
+                "rows, or refit (or predict(df=...)) with the corrected full history."
+            )
+        if history.static is not None and new.static is not None:
+            diff = np.abs(history.static[pos[known]] - new.static[known]).max(1)
+            if (diff > static_tol).any():
+                sid = new.ids[known[int(np.argmax(diff > static_tol))]]
+                raise ITNetInputError(
+                    f"update(): static_df gives series {sid!r} other static covariates than the "
+                    "model holds for it; static covariates are fixed per series. Drop that row "
+                    "from static_df, or refit to change them."
+                )
 
 
 def update_cache(

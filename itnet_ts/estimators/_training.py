@@ -184,83 +184,25 @@ def fit_model(
     stopping waits until that many epochs have run (a network whose head starts at zero can
     sit on a plateau near its start for several epochs before it improves).
     """
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    if loss == "pinball" and not quantiles:
-        raise ValueError("loss='pinball' needs the quantile levels (quantiles=)")
-    if schedule not in ("cosine", "constant"):
-        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
-    if channel_weights is not None:
-        channel_weights = channel_weights.to(device=device, dtype=torch.float32)
+    steps = _Steps(model, device, loss, quantiles, channel_weights, grad_clip, distributed)
+    validate = steps.validator(val_batches, val_score)  # None: no validation
+    opt, sched = _optimizer(model, learning_rate, weight_decay, schedule, max_epochs)
+    best, best_state = TrainResult(best_epoch=-1, best_val_loss=math.inf), None
+    if keep_start and validate is not None:
+        best.start_val_loss = start_loss = validate()
+        if math.isfinite(start_loss):
+            best.best_val_loss, best_state = start_loss, copy.deepcopy(model.state_dict())
     from tqdm.auto import tqdm
 
-    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
-    sched = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(
-            opt, T_max=max_epochs, eta_min=learning_rate / 10
-        )
-        if schedule == "cosine"
-        else None
-    )
-    best = TrainResult(best_epoch=-1, best_val_loss=math.inf)
-    best_state = None
-
-    def validate() -> float:
-        if val_score is not None:
-            model.eval()
-            v = float(val_score(model))
-            return v if distributed is None else distributed.mean(v)
-        return evaluate_loss(
-            model,
-            val_batches(),
-            device,
-            quantiles if loss == "pinball" else None,
-            distributed=distributed,
-            channel_weights=channel_weights,
-        )
-
-    if keep_start and (val_score is not None or val_batches):
-        start_loss = validate()
-        best.start_val_loss = start_loss
-        if math.isfinite(start_loss):
-            best.best_val_loss = start_loss
-            best_state = copy.deepcopy(model.state_dict())
     train_model = model if distributed is None else distributed.wrap(model)
     bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
-        train_model.train()
         t0 = time.perf_counter()
-        total, count = 0.0, 0
-        for b in train_batches(epoch):
-            b = b.to(device)
-            sse, n = masked_loss(train_model(b), b, loss, channel_weights, quantiles)
-            if distributed is None:
-                n_all, finite = n, True
-            else:  # every rank skips or steps together; the mean is over the global batch
-                n_all, finite = distributed.step_stats(sse, n)
-            if n_all == 0:
-                continue
-            batch_loss = sse / n if distributed is None else sse * distributed.world_size / n_all
-            if not finite or not torch.isfinite(batch_loss):
-                _diverged(epoch, "training loss", float(batch_loss.detach()))
-            opt.zero_grad(set_to_none=True)
-            batch_loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            if not torch.isfinite(grad_norm):  # a step with NaN/inf gradients poisons the weights
-                _diverged(epoch, "gradient norm", float(grad_norm))
-            opt.step()
-            total += float(sse.detach())
-            count += int(n)
+        train_loss = steps.train_epoch(train_model, opt, train_batches(epoch), epoch)
         if sched is not None:
             sched.step()
         seconds = time.perf_counter() - t0
-        if distributed is not None:
-            total, count = distributed.sum(total, count)
-        train_loss = total / max(count, 1)
-        if val_score is not None or val_batches:
-            val_loss = validate()
-        else:
-            val_loss = train_loss
+        val_loss = train_loss if validate is None else validate()
         if not math.isfinite(val_loss):
             _diverged(epoch, "validation loss", val_loss)
         best.history.append(
@@ -278,6 +220,85 @@ def fit_model(
     model.load_state_dict(best_state)
     model.eval()
     return best
+
+
+def _optimizer(model: ITNet, learning_rate, weight_decay, schedule: str, max_epochs: int):
+    """AdamW and its schedule: "cosine" (to lr / 10 at ``max_epochs``) or "constant" (None)."""
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    opt = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    if schedule == "constant":
+        return opt, None
+    cosine = torch.optim.lr_scheduler.CosineAnnealingLR
+    return opt, cosine(opt, T_max=max_epochs, eta_min=learning_rate / 10)
+
+
+@dataclass
+class _Steps:
+    """The optimisation steps and validation of one ``fit_model`` run."""
+
+    model: ITNet
+    device: torch.device
+    loss: str
+    quantiles: Sequence[float] | None
+    channel_weights: torch.Tensor | None
+    grad_clip: float
+    distributed: object | None
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss == "pinball" and not self.quantiles:
+            raise ValueError("loss='pinball' needs the quantile levels (quantiles=)")
+        if self.channel_weights is not None:
+            self.channel_weights = self.channel_weights.to(self.device, torch.float32)
+
+    def validator(self, val_batches, val_score) -> Callable[[], float] | None:
+        """The validation loss as a function of no arguments (None without validation)."""
+        dist = self.distributed
+        if val_score is not None:
+
+            def score() -> float:
+                self.model.eval()
+                v = float(val_score(self.model))
+                return v if dist is None else dist.mean(v)
+
+            return score
+        if not val_batches:
+            return None
+        q = self.quantiles if self.loss == "pinball" else None
+        return lambda: evaluate_loss(
+            self.model, val_batches(), self.device, q, dist, self.channel_weights
+        )
+
+    def train_epoch(self, train_model, opt, batch_iter, epoch: int) -> float:
+        """One pass of optimizer steps; the epoch's mean training loss (over every rank)."""
+        dist = self.distributed
+        train_model.train()
+        total, count = 0.0, 0
+        for b in batch_iter:
+            b = b.to(self.device)
+            sse, n = masked_loss(train_model(b), b, self.loss, self.channel_weights, self.quantiles)
+            if dist is None:
+                n_all, finite = n, True
+            else:  # every rank skips or steps together; the mean is over the global batch
+                n_all, finite = dist.step_stats(sse, n)
+            if n_all == 0:
+                continue
+            batch_loss = sse / n if dist is None else sse * dist.world_size / n_all
+            if not finite or not torch.isfinite(batch_loss):
+                _diverged(epoch, "training loss", float(batch_loss.detach()))
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            if not torch.isfinite(grad_norm):  # a step with NaN/inf gradients poisons the weights
+                _diverged(epoch, "gradient norm", float(grad_norm))
+            opt.step()
+            total += float(sse.detach())
+            count += int(n)
+        if dist is not None:
+            total, count = dist.sum(total, count)
+        return total / max(count, 1)
 
 
 def _diverged(epoch: int, what: str, value: float):
