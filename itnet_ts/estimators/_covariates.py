@@ -24,17 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import polars as pl
 
-from itnet_ts.data._ingest import (
-    SINGLE_SERIES_ID,
-    FrameSpec,
-    check_ids,
-    check_times,
-    format_time,
-    make_source,
+from itnet_ts.data._covariate_frames import (
+    ROW_COL,
+    drop_columns,
+    frame_columns,
+    read_covariate_frame,
 )
+from itnet_ts.data._ingest import FrameSpec, format_time
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.errors import ITNetInputError
 
@@ -46,7 +44,7 @@ __all__ = [
     "split_futr",
 ]
 
-_ROW, _KEY = "__itnet_cov_row__", "__itnet_cov_key__"
+_ROW, _KEY = ROW_COL, "__itnet_cov_key__"
 
 
 def _empty() -> np.ndarray:
@@ -116,91 +114,6 @@ class Covariates:
         return cls(**cols, **arrays)
 
 
-# --------------------------------------------------------------------------------------
-# reading user frames
-# --------------------------------------------------------------------------------------
-
-
-def _columns(df: Any) -> list[str]:
-    if isinstance(df, pl.LazyFrame):
-        df = df.collect()
-    if isinstance(df, (pl.DataFrame, pd.DataFrame)):
-        return [str(c) for c in df.columns]
-    raise ITNetInputError(
-        f"expected a pandas or polars DataFrame, got {type(df).__module__}.{type(df).__name__}."
-    )
-
-
-def _bools_to_float(df: Any, cols: Sequence[str]) -> Any:
-    """0/1 flags given as booleans are numbers here (holidays, promotions, ...)."""
-    if isinstance(df, pl.LazyFrame):
-        df = df.collect()
-    if isinstance(df, pl.DataFrame):
-        casts = [pl.col(c).cast(pl.Float64) for c in cols if df.schema[c] == pl.Boolean]
-        return df.with_columns(casts) if casts else df
-    bools = [c for c in cols if pd.api.types.is_bool_dtype(df[c].dtype)]
-    return df.assign(**{c: df[c].astype(float) for c in bools}) if bools else df
-
-
-def _drop(df: Any, cols: Sequence[str]) -> Any:
-    if isinstance(df, pl.LazyFrame):
-        df = df.collect()
-    if isinstance(df, pl.DataFrame):
-        return df.drop(list(cols))
-    return df.drop(columns=list(cols))
-
-
-def _read(
-    df: Any,
-    spec: FrameSpec,
-    cols: Sequence[str],
-    role: str,
-    what: str,
-    with_time: bool,
-) -> pl.DataFrame:
-    """``(row, unique_id, [time,] *cols)`` from a user frame: ids and times converted exactly
-    like the data's (canonical), values numeric Float64 (null where missing / NaN)."""
-    present = _columns(df)
-    id_col = spec.id_col
-    need = ([id_col] if id_col is not None else []) + ([spec.time_col] if with_time else [])
-    missing = [c for c in [*need, *cols] if c not in present]
-    if missing:
-        raise ITNetInputError(
-            f"{what} lacks the column{'s' * (len(missing) > 1)} {missing} (it has {present}). "
-            f"It needs {need + list(cols)}."
-        )
-    df = _bools_to_float(df, cols)
-    src = make_source(df, need)
-    n = src.height
-    if id_col is not None:
-        ids = check_ids(src.ids(id_col), id_col)
-    else:
-        ids = pl.repeat(SINGLE_SERIES_ID, n, dtype=pl.String, eager=True)
-    out: dict[str, pl.Series] = {
-        _ROW: pl.int_range(0, n, dtype=pl.Int64, eager=True),
-        "unique_id": ids.rename("unique_id"),
-    }
-    if with_time:
-        times, meta = src.time(spec.time_col)
-        if meta.kind != spec.time_kind:
-            raise ITNetInputError(
-                f"{what}: time column {spec.time_col!r} holds "
-                f"{'datetimes' if meta.kind == 'datetime' else 'numbers'}, but the model was fit "
-                f"on {'datetimes' if spec.time_kind == 'datetime' else 'numbers'}; give times "
-                "of the same kind as the training frame."
-            )
-        check_times(times, ids if id_col is not None else None, spec.time_col, meta)
-        if meta.kind == "numeric":  # -0.0 -> 0.0, as the data's times
-            times = times.to_frame("t").select(
-                pl.when(pl.col("t") == 0.0).then(pl.lit(0.0)).otherwise(pl.col("t")).alias("t")
-            )["t"]
-        out["time"] = times.rename("time")
-    for c in cols:
-        v = src.values(c, role)
-        out[c] = v.fill_nan(None).rename(c)
-    return pl.DataFrame(out)
-
-
 def _key(ids: Any) -> pl.Expr | pl.Series:
     """Join key of series ids (as strings: one key type whatever the ids' dtype)."""
     if isinstance(ids, pl.Series):
@@ -242,7 +155,7 @@ def split_futr(df: Any, futr_cols: Sequence[str], what: str) -> tuple[Any, Any]:
     the covariates are read from the full frame afterwards. Missing columns: an error."""
     if not futr_cols:
         return df, None
-    present = _columns(df)
+    present = frame_columns(df)
     missing = [c for c in futr_cols if c not in present]
     if missing:
         raise ITNetInputError(
@@ -250,13 +163,13 @@ def split_futr(df: Any, futr_cols: Sequence[str], what: str) -> tuple[Any, Any]:
             f"{missing} named by futr_exog_list (it has {present}). Their historic values must "
             "be columns of the frame, on every row that holds an observation."
         )
-    return _drop(df, futr_cols), df
+    return drop_columns(df, futr_cols), df
 
 
 def _futr_frame(df: Any, spec: FrameSpec, cols: Sequence[str], what: str) -> pl.DataFrame:
     """One row per (series, time): ``key, time, row, *cols``; repeated (series, time) rows
     (tidy frames) must agree."""
-    raw = _read(df, spec, cols, "known-future covariate", what, with_time=True)
+    raw = read_covariate_frame(df, spec, cols, "known-future covariate", what, with_time=True)
     raw = raw.with_columns(_key(raw["unique_id"]).alias(_KEY))
     agg = raw.group_by(_KEY, "time").agg(
         pl.col(_ROW).min(),
@@ -360,7 +273,7 @@ def futr_at_queries(
 def _static_frame(
     static_df: Any, spec: FrameSpec, cols: Sequence[str] | None, what: str = "static_df"
 ) -> tuple[pl.DataFrame, tuple[str, ...]]:
-    present = _columns(static_df)
+    present = frame_columns(static_df)
     if cols is None:
         skip = {spec.id_col or "unique_id"}
         cols = tuple(c for c in present if c not in skip)
@@ -369,7 +282,7 @@ def _static_frame(
                 f"{what} has no covariate columns (it has {present}); give the id column and "
                 "one numeric column per static covariate."
             )
-    frame = _read(static_df, spec, cols, "static covariate", what, with_time=False)
+    frame = read_covariate_frame(static_df, spec, cols, "static covariate", what, with_time=False)
     for c in cols:
         row = frame.select(pl.col(c).is_null().arg_true().first()).item()
         if row is not None:
@@ -490,13 +403,3 @@ def _with(ragged: RaggedSeries, static: np.ndarray | None, futr: np.ndarray | No
     from dataclasses import replace
 
     return replace(ragged, static=static, futr=futr)
-
-
-def locate_row(df: Any, spec: FrameSpec, series_id: Any, time: Any) -> int | None:
-    """0-based row of ``df`` holding (series, time), for error messages (None: not found)."""
-    try:
-        frame = _read(df, spec, [], "value", "the frame", with_time=True)
-    except ITNetInputError:
-        return None
-    hit = frame.filter((_key(frame["unique_id"]) == str(series_id)) & (frame["time"] == time))[_ROW]
-    return int(hit[0]) if len(hit) else None

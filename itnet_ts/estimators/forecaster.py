@@ -9,6 +9,7 @@ import polars as pl
 import torch
 from sklearn.base import BaseEstimator
 
+from itnet_ts.data._covariate_frames import locate_row
 from itnet_ts.data._ingest import FrameSpec, format_time
 from itnet_ts.data._queries import explicit_queries, forecast_frame, horizon_queries, query_frame
 from itnet_ts.data._ragged import RaggedSeries
@@ -16,7 +17,7 @@ from itnet_ts.data._windows import forecast_windows
 from itnet_ts.errors import ITNetError, ITNetInputError
 from itnet_ts.estimators._batches import TrainingBatches, predict_windows
 from itnet_ts.estimators._contract import NotFittedError
-from itnet_ts.estimators._covariates import futr_at_queries, locate_row
+from itnet_ts.estimators._covariates import futr_at_queries
 from itnet_ts.estimators._engine import seeded, train_network, training_strategy
 from itnet_ts.estimators._fallback import apply_fallback, fit_start
 from itnet_ts.estimators._prepare import duration, ingest_new, prepare_training
