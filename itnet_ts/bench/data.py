@@ -186,7 +186,7 @@ def predict_protocol(
     are evaluated in order of query count (less padding)."""
     import torch
 
-    from itnet_ts.data._windows import make_batch
+    from itnet_ts.data._windows import make_batch, scatter_queries
 
     windows = split.windows
     model.eval()
@@ -196,10 +196,7 @@ def predict_protocol(
         for i in range(0, len(order), batch_size):
             idx = order[i : i + batch_size]
             b = make_batch(split.ragged, windows, idx, scaler, unit).to(device)
-            out = model(b)[..., 0].cpu().numpy()  # (B, Q)
-            for j, w in enumerate(idx):
-                qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
-                pred[qa:qb] = out[j, : qb - qa]
+            scatter_queries(pred, model(b)[..., 0].cpu().numpy(), windows, idx)  # (B, Q)
     raw = scaler.inverse(pred, windows.q_chan)
     result = np.empty_like(raw)
     result[split.perm] = raw

@@ -26,6 +26,7 @@ __all__ = [
     "hold_out_windows",
     "make_batch",
     "relative_times",
+    "scatter_queries",
     "select_windows",
     "training_windows",
     "validation_windows",
@@ -148,6 +149,14 @@ def concat_windows(parts: list[WindowSet]) -> WindowSet:
             values = [getattr(p, f.name) for p in parts]
             fields[f.name] = None if values[0] is None else np.concatenate(values)
     return WindowSet(**fields)
+
+
+def scatter_queries(out: np.ndarray, padded: np.ndarray, windows: WindowSet, idx) -> None:
+    """Write the padded per-window values ``padded`` (B, Q, ...) of windows ``idx`` (a batch)
+    into ``out``, which is in the flat query order of ``windows``."""
+    for j, w in enumerate(idx):
+        qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
+        out[qa:qb] = padded[j, : qb - qa]
 
 
 def hold_out_windows(

@@ -10,7 +10,7 @@ import torch
 from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._time import format_duration
-from itnet_ts.data._windows import ValueScaler, WindowSet, make_batch
+from itnet_ts.data._windows import ValueScaler, WindowSet, make_batch, scatter_queries
 from itnet_ts.errors import ITNetInputError
 from itnet_ts.model.itnet import ITNet
 
@@ -117,10 +117,7 @@ def predict_windows(
         for i in bar:
             idx = np.arange(i, min(i + batch_size, len(windows)))
             b = make_batch(ragged, windows, idx, scaler, unit, max_history).to(device)
-            pred = model(b).cpu().numpy()  # (B, Q, n_out)
-            for j, w in enumerate(idx):
-                qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
-                out[qa:qb] = pred[j, : qb - qa]
+            scatter_queries(out, model(b).cpu().numpy(), windows, idx)  # (B, Q, n_out)
     return out
 
 

@@ -31,7 +31,13 @@ import torch
 from torch import Tensor
 
 from itnet_ts.data._ragged import RaggedSeries
-from itnet_ts.data._windows import ValueScaler, WindowSet, make_batch, relative_times
+from itnet_ts.data._windows import (
+    ValueScaler,
+    WindowSet,
+    make_batch,
+    relative_times,
+    scatter_queries,
+)
 from itnet_ts.errors import ITNetInputError
 from itnet_ts.model.itnet import EncoderState, ITNet
 
@@ -460,7 +466,5 @@ def predict_from_cache(cache: StreamCache, windows: WindowSet, batch_size: int) 
         st = _state(cache, windows.series[idx], cutoff)
         t = lambda x: None if x is None else torch.as_tensor(x, device=dev)  # noqa: E731
         pred = model.decode(st, t(q_tau), t(q_chan), t(q_futr)).cpu().numpy()
-        for j, w in enumerate(idx):
-            qa, qb = windows.q_indptr[w], windows.q_indptr[w + 1]
-            out[qa:qb] = pred[j, : qb - qa]
+        scatter_queries(out, pred, windows, idx)
     return out
