@@ -10,11 +10,11 @@ import pandas as pd
 import polars as pl
 
 from itnet_ts.data._ingest import (
-    SINGLE_SERIES_ID,
     FrameSpec,
-    check_ids,
+    canonical_ids,
     check_times,
     make_source,
+    positive_zero,
 )
 from itnet_ts.errors import ITNetInputError
 
@@ -75,10 +75,7 @@ def read_covariate_frame(
     df = _bools_to_float(df, cols)
     src = make_source(df, need)
     n = src.height
-    if id_col is not None:
-        ids = check_ids(src.ids(id_col), id_col)
-    else:
-        ids = pl.repeat(SINGLE_SERIES_ID, n, dtype=pl.String, eager=True)
+    ids, _ = canonical_ids(src, id_col)
     out: dict[str, pl.Series] = {
         ROW_COL: pl.int_range(0, n, dtype=pl.Int64, eager=True),
         "unique_id": ids.rename("unique_id"),
@@ -93,11 +90,7 @@ def read_covariate_frame(
                 "of the same kind as the training frame."
             )
         check_times(times, ids if id_col is not None else None, spec.time_col, meta)
-        if meta.kind == "numeric":  # -0.0 -> 0.0, as the data's times
-            times = times.to_frame("t").select(
-                pl.when(pl.col("t") == 0.0).then(pl.lit(0.0)).otherwise(pl.col("t")).alias("t")
-            )["t"]
-        out["time"] = times.rename("time")
+        out["time"] = positive_zero(times, meta).rename("time")  # -0.0 -> 0.0, as the data's
     for c in cols:
         v = src.values(c, role)
         out[c] = v.fill_nan(None).rename(c)

@@ -47,13 +47,12 @@ import numpy as np
 import polars as pl
 
 from itnet_ts.data._output import polars_time_out, to_user_frame
-from itnet_ts.data._sources import Source, check_ids, make_source
+from itnet_ts.data._sources import Source, canonical_ids, check_ids, make_source, positive_zero
 from itnet_ts.data._spec import (
     SINGLE_SERIES_ID,
     FrameSpec,
     TimeMeta,
     check_against,
-    dtype_str,
     first_true,
     fmt_time,
     format_time,
@@ -66,6 +65,7 @@ __all__ = [
     "SINGLE_SERIES_ID",
     "FrameSpec",
     "TimeMeta",
+    "canonical_ids",
     "check_ids",
     "check_times",
     "fmt_time",
@@ -73,6 +73,7 @@ __all__ = [
     "ingest",
     "make_source",
     "polars_time_out",
+    "positive_zero",
     "time_unit_of",
     "to_user_frame",
 ]
@@ -367,16 +368,7 @@ def ingest(
         On any invalid input; the message names the column, row (0-based position in
         ``df``) and series where it can, and says how to fix it.
     """
-    if duplicates not in _DUPLICATES:
-        raise ITNetInputError(
-            f"duplicates must be one of {_DUPLICATES}, got {duplicates!r}: 'error' refuses "
-            "them, 'mean' averages them, 'last' keeps the last one in input order."
-        )
-    if shape not in _SHAPES:
-        raise ITNetInputError(f"shape must be one of {_SHAPES}, got {shape!r}.")
-    if spec is not None and not isinstance(spec, FrameSpec):
-        raise ITNetInputError(f"spec must be a FrameSpec, got {type(spec).__name__}.")
-
+    _check_options(duplicates, shape, spec)
     src = make_source(df, [id_col, time_col])
     if src.height == 0:
         raise ITNetInputError(
@@ -391,33 +383,70 @@ def ingest(
         value_col=value_col,
         shape=shape,
     )
-    n = src.height
     has_ids = layout.id_col is not None
-
-    if layout.id_col is not None:
-        raw_ids = src.ids(layout.id_col)
-        id_dtype = dtype_str(raw_ids.dtype)
-        ids = check_ids(raw_ids, layout.id_col)
-    else:
-        id_dtype = "String"
-        ids = pl.repeat(SINGLE_SERIES_ID, n, dtype=pl.String, eager=True).alias("unique_id")
+    ids, id_dtype = canonical_ids(src, layout.id_col)
     times, meta = src.time(layout.time_col)
     check_times(times, ids if has_ids else None, layout.time_col, meta)
-    if meta.kind == "numeric":
-        # -0.0 -> 0.0: one time, one key, one sign
-        times = times.to_frame("t").select(
-            pl.when(pl.col("t") == 0.0).then(pl.lit(0.0)).otherwise(pl.col("t")).alias("time")
-        )["time"]
-
+    times = positive_zero(times, meta)
     base = pl.DataFrame(
         {
-            _ROW: pl.int_range(0, n, dtype=pl.Int64, eager=True),
+            _ROW: pl.int_range(0, src.height, dtype=pl.Int64, eager=True),
             "unique_id": ids,
             "time": times.rename("time"),
             _STAMP: _stamp_ranks(ids, times),
         }
     )
+    obs, channels = _all_observations(src, layout, base, ids)
+    if obs.height == 0:
+        raise ITNetInputError(
+            "the frame has no observed values: every value is null/NaN. Give at least one "
+            "observation."
+        )
+    canon = _sort_and_resolve(obs, duplicates, meta).select(
+        pl.col("unique_id"),
+        pl.col("time"),
+        pl.col("variable").cast(pl.String),
+        pl.col("value").cast(pl.Float64),
+    )
+    new_spec = _spec_of(src, layout, channels, meta, id_dtype)
+    if spec is not None:
+        check_against(new_spec, spec)
+    return canon, new_spec
 
+
+def _spec_of(src: Source, layout: _Layout, channels, meta: TimeMeta, id_dtype: str) -> FrameSpec:
+    return FrameSpec(
+        library=src.library,
+        shape=layout.shape,
+        id_col=layout.id_col,
+        time_col=layout.time_col,
+        channels=channels,
+        target_col=layout.target_col,
+        variable_col=layout.variable_col,
+        value_col=layout.value_col,
+        time_kind=meta.kind,
+        time_zone=meta.tz,
+        time_dtype=meta.dtype,
+        id_dtype=id_dtype,
+    )
+
+
+def _check_options(duplicates: str, shape: str, spec) -> None:
+    if duplicates not in _DUPLICATES:
+        raise ITNetInputError(
+            f"duplicates must be one of {_DUPLICATES}, got {duplicates!r}: 'error' refuses "
+            "them, 'mean' averages them, 'last' keeps the last one in input order."
+        )
+    if shape not in _SHAPES:
+        raise ITNetInputError(f"shape must be one of {_SHAPES}, got {shape!r}.")
+    if spec is not None and not isinstance(spec, FrameSpec):
+        raise ITNetInputError(f"spec must be a FrameSpec, got {type(spec).__name__}.")
+
+
+def _all_observations(src: Source, layout: _Layout, base: pl.DataFrame, ids: pl.Series):
+    """(every observation of the frame in the long layout of ``_observations``, the sorted
+    channel names)."""
+    has_ids = layout.id_col is not None
     if layout.shape == "tidy":
         assert layout.variable_col is not None and layout.value_col is not None
         variables = _tidy_variables(src.raw(layout.variable_col), layout.variable_col, ids, has_ids)
@@ -435,37 +464,8 @@ def ingest(
             _observations(base, c, order[c], len(channels), src.values(c, role), has_ids, c)
             for c in layout.value_cols
         ]
-
     obs = pl.concat(parts, how="vertical") if parts else base.clear()
-    if obs.height == 0:
-        raise ITNetInputError(
-            "the frame has no observed values: every value is null/NaN. Give at least one "
-            "observation."
-        )
-    canon = _sort_and_resolve(obs, duplicates, meta).select(
-        pl.col("unique_id"),
-        pl.col("time"),
-        pl.col("variable").cast(pl.String),
-        pl.col("value").cast(pl.Float64),
-    )
-
-    new_spec = FrameSpec(
-        library=src.library,
-        shape=layout.shape,
-        id_col=layout.id_col,
-        time_col=layout.time_col,
-        channels=channels,
-        target_col=layout.target_col,
-        variable_col=layout.variable_col,
-        value_col=layout.value_col,
-        time_kind=meta.kind,
-        time_zone=meta.tz,
-        time_dtype=meta.dtype,
-        id_dtype=id_dtype,
-    )
-    if spec is not None:
-        check_against(new_spec, spec)
-    return canon, new_spec
+    return obs, channels
 
 
 def _tidy_variables(raw: pl.Series, col: str, ids: pl.Series, has_ids: bool) -> pl.Series:

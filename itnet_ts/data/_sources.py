@@ -17,6 +17,7 @@ from itnet_ts.data._spec import (
     INT64_MAX,
     NS_PER,
     NS_PER_DAY,
+    SINGLE_SERIES_ID,
     TimeMeta,
     dtype_str,
     first_true,
@@ -24,7 +25,7 @@ from itnet_ts.data._spec import (
 )
 from itnet_ts.errors import ITNetInputError
 
-__all__ = ["Source", "check_ids", "make_source"]
+__all__ = ["Source", "canonical_ids", "check_ids", "make_source", "positive_zero"]
 
 
 def _ints_to_ns(ints: pl.Series, factor: int, col: str) -> pl.Series:
@@ -353,3 +354,22 @@ def make_source(df: Any, wanted: Sequence[str | None]) -> Source:
     raise ITNetInputError(
         f"expected a pandas or polars DataFrame, got {type(df).__module__}.{type(df).__name__}."
     )
+
+
+def canonical_ids(src: Source, id_col: str | None) -> tuple[pl.Series, str]:
+    """(the ``unique_id`` of every row, the id column's dtype name): the checked ids, or
+    :data:`SINGLE_SERIES_ID` on every row of a frame without an id column."""
+    if id_col is None:
+        ids = pl.repeat(SINGLE_SERIES_ID, src.height, dtype=pl.String, eager=True)
+        return ids.alias("unique_id"), "String"
+    raw_ids = src.ids(id_col)
+    return check_ids(raw_ids, id_col), dtype_str(raw_ids.dtype)
+
+
+def positive_zero(times: pl.Series, meta: TimeMeta) -> pl.Series:
+    """Numeric times with -0.0 made 0.0 (one time, one key, one sign); datetimes as given."""
+    if meta.kind != "numeric":
+        return times
+    return times.to_frame("t").select(
+        pl.when(pl.col("t") == 0.0).then(pl.lit(0.0)).otherwise(pl.col("t")).alias("time")
+    )["time"]
