@@ -463,8 +463,9 @@ class ITNetForecaster(BaseEstimator):
             chans = summary["fallback"]
             warnings.warn(
                 f"ITNetForecaster: on the validation windows the trained network (MSE "
-                f"{summary['mse_network']:.4g}) was beaten by a simple baseline on "
-                f"{len(chans)} of {len(summary['per_channel'])} channels "
+                f"{summary['mse_network']:.4g}) was not better than a simple baseline by more "
+                f"than the noise of the check on {len(chans)} of {len(summary['per_channel'])} "
+                "channels "
                 f"({dict(list(chans.items())[:5])}{' ...' if len(chans) > 5 else ''}); those "
                 f"channels use it (MSE after: {summary['mse_fitted']:.4g}; persistence "
                 f"{summary['mse_persistence']:.4g}, history mean "
