@@ -18,8 +18,10 @@ from itnet_ts.model.itnet import ITNet
 
 __all__ = [
     "FALLBACK_BASELINES",
+    "FALLBACK_MARGIN_SE",
     "apply_fallback",
     "fit_start",
+    "paired_margin",
     "select_fallback",
     "summarise_validation",
     "validation_scores",
@@ -138,40 +140,79 @@ def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]
 
 def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
     """Per-channel squared-error sums and counts (scaled units) on ``batch_iter`` of the model's
-    point forecast and of each simple baseline of :data:`FALLBACK_BASELINES`.
+    point forecast and of each simple baseline of :data:`FALLBACK_BASELINES`, and the sums the
+    paired comparison of :func:`select_fallback` needs.
 
-    Returns ``{"count": (C,), "model": (C,), "persistence": (C,), "history_mean": (C,)}``
-    (numpy float64). The baselines are computed from the batch alone (0 = the channel's
+    Returns ``{"count": (C,), "model": (C,), "persistence": (C,), "history_mean": (C,),
+    "windows": (C,), "d1": {baseline: (C,)}, "d2": {baseline: (C,)}}`` (numpy float64):
+    ``windows`` counts the validation windows with a target of the channel; ``d1`` / ``d2``
+    sum, over those windows, the window's squared-error sum of the model minus the baseline's
+    and its square. The baselines are computed from the batch alone (0 = the channel's
     training mean where a channel was never observed in the history)."""
     C = model.cfg.n_channels
-    out = {k: np.zeros(C) for k in ("count", "model", *FALLBACK_BASELINES)}
+    out = {k: np.zeros(C) for k in ("count", "model", "windows", *FALLBACK_BASELINES)}
+    out["d1"] = {k: np.zeros(C) for k in FALLBACK_BASELINES}
+    out["d2"] = {k: np.zeros(C) for k in FALLBACK_BASELINES}
     model.eval()
     with torch.no_grad():
         for b in batch_iter:
             b = b.to(device)
             pred = model(b)[..., 0]
             k = b.y_known
-            ch = b.q_chan[k]
             has = b.has_last.gather(1, b.q_chan) > 0
             last = torch.where(has, b.last_value.gather(1, b.q_chan), 0.0)
             mean = torch.where(has, b.hist_mean.gather(1, b.q_chan), 0.0)
+            B = pred.shape[0]
+            # (B, C) per-window sums: flat index window * C + channel of each known target
+            flat = (torch.arange(B, device=pred.device)[:, None] * C + b.q_chan)[k]
+            per_window = {}
             for name, p in (("model", pred), ("persistence", last), ("history_mean", mean)):
                 e2 = ((p - b.y)[k] ** 2).double()
-                out[name] += torch.bincount(ch, weights=e2, minlength=C).cpu().numpy()
-            out["count"] += torch.bincount(ch, minlength=C).cpu().numpy()
+                per_window[name] = torch.bincount(flat, weights=e2, minlength=B * C).view(B, C)
+                out[name] += per_window[name].sum(0).cpu().numpy()
+            n = torch.bincount(flat, minlength=B * C).view(B, C)
+            out["count"] += n.sum(0).cpu().numpy()
+            out["windows"] += (n > 0).sum(0).cpu().numpy()
+            for name in FALLBACK_BASELINES:
+                d = per_window["model"] - per_window[name]  # 0 where the window lacks c
+                out["d1"][name] += d.sum(0).cpu().numpy()
+                out["d2"][name] += (d * d).sum(0).cpu().numpy()
     return out
 
 
-def select_fallback(scores: dict) -> np.ndarray:
+#: how many standard errors the network must beat a baseline by on validation to be kept
+#: (one-sided; the differences are paired per validation window). 0 = any margin.
+FALLBACK_MARGIN_SE = 1.0
+
+
+def paired_margin(scores: dict, c: int, name: str) -> tuple[float, float]:
+    """Mean over validation windows of (network - baseline ``name``) squared-error sum on
+    channel ``c`` and its standard error (nan with fewer than 2 windows)."""
+    n = float(scores["windows"][c])
+    if n < 1:
+        return float("nan"), float("nan")
+    mean = scores["d1"][name][c] / n
+    if n < 2:
+        return float(mean), float("nan")
+    var = max(scores["d2"][name][c] - n * mean * mean, 0.0) / (n - 1)
+    return float(mean), float(np.sqrt(var / n))
+
+
+def select_fallback(scores: dict, margin_se: float = FALLBACK_MARGIN_SE) -> np.ndarray:
     """Per channel (C,): 0 to keep the network, else the ``FALLBACK_BASELINES`` code of the
-    simple baseline with the lowest validation error where it beats the network's."""
+    simple baseline with the lowest validation error, unless the network beats that baseline
+    by more than ``margin_se`` standard errors of the paired per-window difference (a win
+    within the noise of a small validation set does not count; with fewer than two windows,
+    any win counts)."""
     codes = np.zeros(len(scores["count"]), np.int64)
     for c in np.nonzero(scores["count"] > 0)[0]:
-        best, err = 0, scores["model"][c]
-        for name, code in FALLBACK_BASELINES.items():
-            if scores[name][c] < err:
-                best, err = code, scores[name][c]
-        codes[c] = best
+        name = min(FALLBACK_BASELINES, key=lambda k: scores[k][c])
+        mean, se = paired_margin(scores, c, name) if "d1" in scores else (np.nan, np.nan)
+        if np.isfinite(se):
+            keep = mean + margin_se * se < 0
+        else:
+            keep = scores["model"][c] <= scores[name][c]
+        codes[c] = 0 if keep else FALLBACK_BASELINES[name]
     return codes
 
 
@@ -185,14 +226,16 @@ def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
     for name, code in FALLBACK_BASELINES.items():
         chosen = np.where(codes == code, scores[name], chosen)
     inv = {code: name for name, code in FALLBACK_BASELINES.items()}
-    per_channel = {
-        str(ch): {
-            "n_targets": int(n[c]),
-            **{k: float(scores[k][c] / n[c]) if n[c] else None for k in names},
-            "uses": "network" if codes[c] == 0 else inv[int(codes[c])],
-        }
-        for c, ch in enumerate(channels)
-    }
+    per_channel = {}
+    for c, ch in enumerate(channels):
+        row = {"n_targets": int(n[c]), "n_windows": int(scores.get("windows", n)[c])}
+        row.update({k: float(scores[k][c] / n[c]) if n[c] else None for k in names})
+        if n[c] and "d1" in scores:
+            best = min(FALLBACK_BASELINES, key=lambda k: scores[k][c])
+            mean, se = paired_margin(scores, c, best)
+            row["network_minus_best_baseline"] = {"baseline": best, "per_window": mean, "se": se}
+        row["uses"] = "network" if codes[c] == 0 else inv[int(codes[c])]
+        per_channel[str(ch)] = row
     return {
         "n_targets": int(n.sum()),
         "mse_network": float(scores["model"].sum() / total),
@@ -200,6 +243,8 @@ def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
         "mse_fitted": float(chosen.sum() / total),
         "units": "scaled (each channel standardised on the training data)",
         "fallback": {str(channels[c]): inv[int(codes[c])] for c in np.nonzero(codes)[0]},
+        "rule": f"network kept where it beats the best baseline by > {FALLBACK_MARGIN_SE:g} "
+        "standard error(s) of the paired per-window difference",
         "per_channel": per_channel,
     }
 
@@ -220,8 +265,9 @@ def apply_fallback(
         chans = summary["fallback"]
         warnings.warn(
             f"ITNetForecaster: on the validation windows the trained network (MSE "
-            f"{summary['mse_network']:.4g}) was beaten by a simple baseline on "
-            f"{len(chans)} of {len(summary['per_channel'])} channels "
+            f"{summary['mse_network']:.4g}) was not better than a simple baseline by more "
+            f"than the noise of the check on {len(chans)} of {len(summary['per_channel'])} "
+            "channels "
             f"({dict(list(chans.items())[:5])}{' ...' if len(chans) > 5 else ''}); those "
             f"channels use it (MSE after: {summary['mse_fitted']:.4g}; persistence "
             f"{summary['mse_persistence']:.4g}, history mean "

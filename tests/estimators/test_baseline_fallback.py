@@ -54,8 +54,12 @@ def test_a_network_that_learns_keeps_its_forecasts():
         est.fit(df)
     v = est.get_fitted_summary()["validation"]
     assert v["n_targets"] > 0
-    assert v["mse_fitted"] <= min(v["mse_network"], v["mse_persistence"], v["mse_history_mean"])
+    assert v["mse_fitted"] <= min(v["mse_persistence"], v["mse_history_mean"])
     assert set(v["fallback"]) <= {"y"}
+    # the network is kept only with a margin beyond one standard error of the paired check
+    (row,) = v["per_channel"].values()
+    m = row["network_minus_best_baseline"]
+    assert (m["per_window"] + m["se"] < 0) == (not v["fallback"])
     assert est.model_.fallback.tolist() == [1 if v["fallback"].get("y") == "persistence"
                                             else 2 if v["fallback"] else 0]  # fmt: skip
 
@@ -149,3 +153,45 @@ def test_model_files_from_before_the_second_mix_load_as_the_first(tmp_path):
     a = est.predict(df=hist, h=3.0)["y_hat"].to_numpy()
     b = loaded.predict(df=hist, h=3.0)["y_hat"].to_numpy()
     np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def _scores(diffs_by_window, base_sse=1.0):
+    """Scores of one channel and one window per entry of ``diffs_by_window`` (network minus
+    persistence squared-error sum per window; the history mean far worse)."""
+    from itnet_ts.estimators._fallback import FALLBACK_BASELINES
+
+    d = np.asarray(diffs_by_window, float)
+    n = d.size
+    s = {
+        "count": np.array([2.0 * n]),
+        "windows": np.array([float(n)]),
+        "persistence": np.array([base_sse * n]),
+        "history_mean": np.array([10.0 * base_sse * n]),
+        "model": np.array([base_sse * n + d.sum()]),
+        "d1": {k: np.zeros(1) for k in FALLBACK_BASELINES},
+        "d2": {k: np.zeros(1) for k in FALLBACK_BASELINES},
+    }
+    s["d1"]["persistence"][0], s["d2"]["persistence"][0] = d.sum(), (d * d).sum()
+    hm = d - 9.0 * base_sse
+    s["d1"]["history_mean"][0], s["d2"]["history_mean"][0] = hm.sum(), (hm * hm).sum()
+    return s
+
+
+def test_a_win_within_the_noise_of_the_check_falls_back_to_the_best_baseline():
+    from itnet_ts.estimators._fallback import paired_margin, select_fallback
+
+    # the network is better on average by 0.05 per window, but the windows disagree (sd 1)
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(0, 1, 12)
+    noisy = noisy - noisy.mean() - 0.05
+    s = _scores(noisy)
+    mean, se = paired_margin(s, 0, "persistence")
+    assert mean == pytest.approx(-0.05) and se == pytest.approx(noisy.std(ddof=1) / np.sqrt(12))
+    assert select_fallback(s).tolist() == [1]  # persistence: better than the history mean
+    assert select_fallback(s, margin_se=0.0).tolist() == [0]  # any margin: the old rule
+    # the same mean win, consistent over windows, keeps the network
+    steady = np.full(12, -0.05) + rng.normal(0, 0.001, 12)
+    assert select_fallback(_scores(steady)).tolist() == [0]
+    # one window: no standard error, any win counts
+    assert select_fallback(_scores([-0.05])).tolist() == [0]
+    assert select_fallback(_scores([0.05])).tolist() == [1]
