@@ -4,6 +4,12 @@
 and is differentiable: the forward stores the state every ``CK`` steps (only when a gradient is
 needed) and the backward kernel recomputes the states of each ``CK``-step tile from them.
 
+The backward is parallel over time by default (``scan_bwd_sum`` / ``scan_bwd_carry`` /
+``scan_bwd_chunk``: chunk summaries, a short sequential pass over the chunk carries, then every
+chunk segment in its own block); ``ITNET_SCAN_BWD=serial`` (or ``bwd_mode="serial"`` of the
+internal ``_backward``) selects the older ``scan_bwd`` that walks all N steps of a series in one
+block, kept for side-by-side timing.
+
 Kernels are compiled once per (dtype, configuration) and launched zero-copy on torch's current
 CUDA stream.  ``Bm`` / ``Cm`` may be strided views with contiguous rows (the model's ``chunk`` of
 one projection): the kernels take their series and step strides, so they are not copied.  The launch plan (tile sizes, shared memory) is pure Python so the CPU emulation in
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +38,25 @@ try:  # only ``load_scan_cuda`` imports this module, after checking that cupy im
 except ImportError:  # pragma: no cover - the emulation tests run the plan without cupy
     cupy = None
 
-__all__ = ["all_kernel_names", "kernel_name", "plan_backward", "plan_forward", "scan_cuda"]
+__all__ = [
+    "BWD_MODES",
+    "all_kernel_names",
+    "bwd_mode",
+    "chunk_segments",
+    "kernel_name",
+    "plan_backward",
+    "plan_forward",
+    "scan_cuda",
+]
 
 RT = 4  # poles per thread (ITNET_RT in scan.cu)
 CK = 32  # time tile == checkpoint interval (ITNET_CK)
 MAX_THREADS = 256  # block-size bound (ITNET_MAX_THREADS)
 MAX_R = 128  # largest pole count the kernels are planned for
 BWD_SMEM_TARGET = 110 * 1024  # two backward blocks per H100 SM
+BWD_TARGET_BLOCKS = 2048  # chunked backward: segments of chunks so the grid has about this many
+BWD_MODES = ("chunked", "serial")  # ITNET_SCAN_BWD: the backward kernels (chunked: default)
+KINDS = ("fwd", "bwd", "bwd_sum", "bwd_carry", "bwd_chunk")
 SOURCE = Path(__file__).with_name("scan.cu")
 
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
@@ -54,13 +73,30 @@ def kernel_name(kind: str, dtype: torch.dtype, has_omega: bool, has_sel: bool, k
 
 
 def all_kernel_names() -> list[str]:
-    """Every kernel instantiation (2 dtypes x 8 configurations x forward/backward)."""
+    """Every kernel instantiation (2 dtypes x 8 configurations x the ``KINDS``)."""
     return [
         kernel_name(kind, dtype, *flags)
         for dtype in _CTYPES
         for flags in itertools.product((False, True), repeat=3)
-        for kind in ("fwd", "bwd")
+        for kind in KINDS
     ]
+
+
+def bwd_mode() -> str:
+    """The backward kernels to use: ``ITNET_SCAN_BWD`` (``chunked``, the default, or ``serial``)."""
+    mode = os.environ.get("ITNET_SCAN_BWD", "").strip().lower() or "chunked"
+    if mode not in BWD_MODES:
+        raise ValueError(f"ITNET_SCAN_BWD={mode!r}: expected one of {', '.join(BWD_MODES)}")
+    return mode
+
+
+def chunk_segments(nc: int, ndt: int, B: int, target: int | None = None) -> tuple[int, int]:
+    """(chunks per segment, segments) of the chunked backward: the fewest chunks per segment
+    that keep its grid (ndt * segments, B) within about ``target`` (``BWD_TARGET_BLOCKS``)."""
+    target = BWD_TARGET_BLOCKS if target is None else target
+    segc = max(1, -(-nc * ndt * B // max(1, target)))
+    segc = min(segc, max(1, nc))
+    return segc, -(-nc // segc)
 
 
 def _pow2_ceil(x: int) -> int:
@@ -168,9 +204,9 @@ class Launcher(Protocol):
 
 @functools.cache
 def _module(ctype: str, flags: tuple[bool, ...]):
-    """RawModule with the forward and backward instantiation of one configuration."""
+    """RawModule with every kernel (``KINDS``) of one configuration."""
     dtype = {"float": torch.float32, "double": torch.float64}[ctype]
-    names = [kernel_name(kind, dtype, *flags) for kind in ("fwd", "bwd")]
+    names = [kernel_name(kind, dtype, *flags) for kind in KINDS]
     return cupy.RawModule(code=SOURCE.read_text(), options=("-std=c++17",), name_expressions=names)
 
 
@@ -310,43 +346,69 @@ def _forward(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kw
     return y, state, ckpt
 
 
-def _backward(launch: Launcher, saved, gy, gstate, kwn, eps):
-    """Launch ``scan_bwd``; return the gradients of (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip)."""
+def _backward(launch: Launcher, saved, gy, gstate, kwn, eps, mode: str | None = None):
+    """Launch the backward kernels (``mode``: ``chunked`` or ``serial``, default ``bwd_mode()``);
+    return the gradients of (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip)."""
     u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, ckpt = saved
+    mode = bwd_mode() if mode is None else mode
+    if mode not in BWD_MODES:
+        raise ValueError(f"backward mode {mode!r}: expected one of {', '.join(BWD_MODES)}")
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
     plan = plan_backward(
         D, R, S, sel is not None, kwn, u.element_size(), launch.smem_limit(u.device)
     )
     ndt = -(-D // plan.dt)
+    nc = -(-N // CK)
+    segc, nseg = chunk_segments(nc, ndt, B) if mode == "chunked" else (nc, 1)
     gy = torch.zeros_like(u) if gy is None else gy.to(u.dtype).contiguous()
     gstate = None if gstate is None else gstate.to(u.dtype).contiguous()
     du = _new((B, N, D), u)
     dsel = _new((B, N, D), u) if sel is not None else None
     dBp, dCp = _new((ndt, B, N, R), u), _new((ndt, B, N, R), u)
     ddtp, dwp = _new((B, N, ndt), u), _new((B, N, ndt), u)
-    dlamp = _new((B, D, R), u)
-    domp = _new((B, D, R), u) if omega is not None else None
-    dskipp = _new((B, D), u) if skip is not None else None
+    dlamp = _new((B, nseg, D, R), u)
+    domp = _new((B, nseg, D, R), u) if omega is not None else None
+    dskipp = _new((B, nseg, D), u) if skip is not None else None
     ds0 = _new((B, S, D, R), u) if s0 is not None else None
-    tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
-    outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
-    args = [_ptr(t) for t in tensors + outs]
-    args += _row_strides(Bm) + _row_strides(Cm)
-    args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
-    args += [np.int32(plan.ts.bit_length() - 1), _scalar(eps, u.dtype)]
-    name = kernel_name("bwd", u.dtype, *_flags(omega, sel, kwn))
-    launch(name, (ndt, B), plan.nt, plan.smem, args)
+    strides = _row_strides(Bm) + _row_strides(Cm)
+    ldt, lts = np.int32(plan.dt.bit_length() - 1), np.int32(plan.ts.bit_length() - 1)
+    flags = _flags(omega, sel, kwn)
+    if mode == "serial":
+        tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
+        outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
+        args = [_ptr(t) for t in tensors + outs] + strides
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g)]
+        args += [lts, _scalar(eps, u.dtype)]
+        launch(kernel_name("bwd", u.dtype, *flags), (ndt, B), plan.nt, plan.smem, args)
+    else:
+        P = (3 if kwn else 2) if omega is not None else 1
+        carry = _new((B, nc, S, R, D), u)  # chunk summaries, then the carries (in place)
+        phi = _new((B, nc, P, R, D), u)
+        tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, ckpt, gy, carry, phi)
+        args = [_ptr(t) for t in tensors] + strides
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, _scalar(eps, u.dtype)]
+        launch(kernel_name("bwd_sum", u.dtype, *flags), (ndt * nc, B), plan.nt, 0, args)
+        nt2 = min(128, _pow2_ceil(R * D))
+        args = [_ptr(t) for t in (gstate, phi, carry, ds0)] + [np.int32(v) for v in (N, D, R)]
+        launch(kernel_name("bwd_carry", u.dtype, *flags), (-(-R * D // nt2), B), nt2, 0, args)
+        tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, carry)
+        outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp)
+        args = [_ptr(t) for t in tensors + outs] + strides
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), lts, np.int32(segc)]
+        args.append(_scalar(eps, u.dtype))
+        name = kernel_name("bwd_chunk", u.dtype, *flags)
+        launch(name, (ndt * nseg, B), plan.nt, plan.smem, args)
     return (
         du,
         ddtp.sum(-1),
         dwp.sum(-1),
         dBp.sum(0),
         dCp.sum(0),
-        dlamp.sum(0),
-        None if domp is None else domp.sum(0),
+        dlamp.sum((0, 1)),
+        None if domp is None else domp.sum((0, 1)),
         dsel,
         ds0,
-        None if dskipp is None else dskipp.sum(0),
+        None if dskipp is None else dskipp.sum((0, 1)),
     )
 
 

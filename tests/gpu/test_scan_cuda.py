@@ -174,15 +174,22 @@ def _emu_check(emu_run, case, kwn, dtype=torch.float64, **kw):
     return check(emu_run, case, kwn, dtype, "cpu", prep=emu.guarded, **kw)
 
 
+BWD_KERNELS = {
+    "chunked": {"scan_fwd", "scan_bwd_sum", "scan_bwd_carry", "scan_bwd_chunk"},
+    "serial": {"scan_fwd", "scan_bwd"},
+}
+
+
+@pytest.mark.parametrize("bwd", sc.BWD_MODES)
 @pytest.mark.parametrize("combo", COMBOS, ids=COMBO_IDS)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-def test_emulated_every_option_combination(emu_run, combo, dtype):
+def test_emulated_every_option_combination(emu_run, monkeypatch, combo, dtype, bwd):
+    """Both backward kernels (ITNET_SCAN_BWD): chunked (the default) and the serial one."""
+    monkeypatch.setenv("ITNET_SCAN_BWD", bwd)
     case, kwn = make_case(2, 45, 5, 6, combo, seed=sum(combo))
     _emu_check(emu_run, case, kwn, dtype)
-    assert {name.split("<")[0] for name, *_ in emu_run.launcher.launches} == {
-        "scan_fwd",
-        "scan_bwd",
-    }
+    names = {name.split("<")[0] for name, *_ in emu_run.launcher.launches}
+    assert names == BWD_KERNELS[bwd]
 
 
 @pytest.mark.parametrize(
