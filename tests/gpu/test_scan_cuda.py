@@ -152,7 +152,7 @@ def check(run, case, kwn, dtype, device, *, seed=1, eps=1e-6, prep=None):
 def emu_dll(tmp_path_factory):
     if emu.compiler() is None:
         pytest.skip("no host C++ compiler for the CPU emulation")
-    return emu.build(tmp_path_factory.mktemp("scan_emu"))
+    return emu.build(emu.shared_workdir(tmp_path_factory))
 
 
 @pytest.fixture
