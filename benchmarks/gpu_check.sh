@@ -10,6 +10,10 @@
 #      Device time: a GPU sleep kernel is queued first so that the host enqueues all repeats
 #      before the GPU reaches them (the time between the events is kernels only); the time of
 #      one call as a caller sees it (host overhead included) is reported beside it.
+#      The backward both ways (ITNET_SCAN_BWD): the chunked, time-parallel kernels (the default;
+#      also with a 56 KiB shared-memory budget, and with one chunk per segment) and the serial one
+#      (one block per series and channel tile walks all N steps); their float32 gradients are
+#      compared first.  Also a small batch (B=8), where the serial backward leaves SMs idle.
 # Logs and JSON go to $OUT (default ./gpu_check_out); a short table is printed at the end.
 # Usage:  OUT=/tmp/out bash benchmarks/gpu_check.sh        (about 3-4 minutes; at most 5)
 set -uo pipefail
@@ -46,9 +50,10 @@ timeout 180 python -m pytest -m gpu tests/gpu -q -p no:cacheprovider -rs --durat
 PYTEST_RC=${PIPESTATUS[0]}
 
 echo "== 2. scan timing at the roofline shape"
-timeout 75 python - "$OUT/scan_timing.json" <<'EOF' 2>&1 | tee "$OUT/scan_timing.log"
-import json, statistics, sys
+timeout 100 python - "$OUT/scan_timing.json" <<'EOF' 2>&1 | tee "$OUT/scan_timing.log"
+import json, os, statistics, sys
 import torch
+from itnet_ts.gpu import scan_cuda as scm
 from itnet_ts.gpu.scan_cuda import scan_cuda
 from itnet_ts.ops.scan_reference import scan_reference
 
@@ -105,7 +110,7 @@ print(f"copy bandwidth {bw / 1e12:.3f} TB/s ({copy_ms:.3f} ms per GiB copy)")
 plain_bytes = 4 * (2 * B * N * D + 2 * B * N * R + 2 * B * N)  # read u B C dtau w, write y
 
 
-def inputs(all_opts):
+def inputs(all_opts, B=B):
     Bc = torch.randn(B, N, 2 * R, device=dev, generator=g)
     Bc[..., R:] /= 4
     kw = dict(
@@ -151,17 +156,37 @@ def check(kw, opts):
     return ok, errs
 
 
+# Backward variants: (label, ITNET_SCAN_BWD, BWD_CHUNK_SMEM_TARGET, BWD_TARGET_BLOCKS)
+VARIANTS = [
+    ("chunked", "chunked", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
+    ("serial", "serial", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
+    ("chunked_56k", "chunked", 56 * 1024, scm.BWD_TARGET_BLOCKS),
+    ("chunked_1seg", "chunked", scm.BWD_CHUNK_SMEM_TARGET, 10**9),
+]
+
+
+def set_variant(variant):
+    _, mode, smem, blocks = variant
+    os.environ["ITNET_SCAN_BWD"] = mode
+    scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS = smem, blocks
+
+
+def grads_of(leaves, opts, gy):
+    y, _ = scan_cuda(**leaves, **opts)
+    return torch.autograd.grad(y, list(leaves.values()), gy)
+
+
 rows = []
-for name, all_opts in (("plain", False), ("all", True)):
-    kw, opts, nbytes_cfg = inputs(all_opts)
-    ok, errs = check(kw, opts)
-    row = dict(config=name, correct=ok, **errs)
+for name, all_opts, b in (("plain", False, B), ("all", True, B), ("plain_B8", False, 8)):
+    kw, opts, nbytes_cfg = inputs(all_opts, b)
+    ok, errs = check(kw, opts) if b == B else (True, dict(vs_f64_kernel=0.0, vs_reference=0.0))
+    row = dict(config=name, B=b, correct=ok, **errs)
     if ok:
         with torch.no_grad():
             row["fwd_ms"] = best(lambda: scan_cuda(**kw, **opts), 20)
             row["fwd_call_ms"] = call_ms(lambda: scan_cuda(**kw, **opts), 20)
         leaves = {k: v.detach().clone().requires_grad_(True) for k, v in kw.items()}
-        gy = torch.randn(B, N, D, device=dev, generator=g)
+        gy = torch.randn(b, N, D, device=dev, generator=g)
 
         def fwd_ckpt():
             return scan_cuda(**leaves, **opts)
@@ -173,11 +198,23 @@ for name, all_opts in (("plain", False), ("all", True)):
                 v.grad = None
 
         row["fwd_ckpt_ms"] = best(fwd_ckpt, 10)
-        row["fwd_bwd_ms"] = best(fwd_bwd, 5)
+        ref_grads = None
+        for variant in VARIANTS:
+            set_variant(variant)
+            label = variant[0]
+            grads = grads_of(leaves, opts, gy)
+            if ref_grads is None:
+                ref_grads = grads
+            else:  # every variant's float32 gradients against the default (chunked) ones
+                row[f"grad_diff_{label}"] = max(rel(a, c) for a, c in zip(grads, ref_grads))
+            row[f"fwd_bwd_ms_{label}"] = best(fwd_bwd, 5)
+            row[f"fwd_bwd_over_fwd_{label}"] = row[f"fwd_bwd_ms_{label}"] / row["fwd_ms"]
+        set_variant(VARIANTS[0])
+        row["fwd_bwd_ms"] = row["fwd_bwd_ms_chunked"]
         row["fwd_bwd_call_ms"] = call_ms(fwd_bwd, 5)
-        row["roofline_ms"] = plain_bytes / bw * 1e3
+        row["roofline_ms"] = plain_bytes / bw * 1e3 * b / B
         row["roofline_fraction"] = row["roofline_ms"] / row["fwd_ms"]
-        row["own_bytes_fraction"] = nbytes_cfg / bw * 1e3 / row["fwd_ms"]
+        row["own_bytes_fraction"] = nbytes_cfg * b / B / bw * 1e3 / row["fwd_ms"]
         row["fwd_bwd_over_fwd"] = row["fwd_bwd_ms"] / row["fwd_ms"]
         del leaves
     rows.append(row)
@@ -188,7 +225,8 @@ for name, all_opts in (("plain", False), ("all", True)):
 out = dict(shape=dict(B=B, N=N, D=D, R=R, dtype="float32"), device=torch.cuda.get_device_name(),
            copy_bandwidth_tbs=bw / 1e12, roofline_ms=plain_bytes / bw * 1e3,
            plain_bytes=plain_bytes, sleep_primed=SLEEP,
-           targets=dict(plain=0.5, all=0.35, fwd_bwd_over_fwd=3.0), rows=rows)
+           targets=dict(plain=0.5, all=0.35, fwd_bwd_over_fwd=3.0), rows=rows,
+           variants=[v[0] for v in VARIANTS])
 json.dump(out, open(sys.argv[1], "w"), indent=1)
 EOF
 TIMING_RC=${PIPESTATUS[0]}
@@ -209,19 +247,34 @@ if t.exists():
     print(f"\nscan_cuda B=64 N=2048 D=128 R=16 float32 on {d['device']}: copy "
           f"{d['copy_bandwidth_tbs']:.2f} TB/s -> roofline {d['roofline_ms']:.4f} ms "
           f"(targets: plain >= 50%, all >= 35%, fwd+bwd <= 3x fwd)")
-    print(f"{'config':<7}{'ok':>3}{'err f64':>9}{'fwd ms':>8}{'%roof':>7}{'%own':>6}"
+    print(f"{'config':<10}{'ok':>3}{'err f64':>9}{'fwd ms':>8}{'%roof':>7}{'%own':>6}"
           f"{'call ms':>9}{'fwd+ck':>8}{'fwd+bwd':>9}{'ratio':>7}{'call':>8}")
     for r in d["rows"]:
         def f(k, p=3):
             return f"{r[k]:.{p}f}" if k in r else "-"
         def pct(k):
             return f"{100 * r[k]:.1f}" if k in r else "-"
-        print(f"{r['config']:<7}{'y' if r['correct'] else 'NO':>3}"
+        print(f"{r['config']:<10}{'y' if r['correct'] else 'NO':>3}"
               f"{max(r['vs_f64_kernel'], r['vs_reference']):>9.1e}{f('fwd_ms', 4):>8}"
               f"{pct('roofline_fraction'):>7}{pct('own_bytes_fraction'):>6}{f('fwd_call_ms'):>9}"
               f"{f('fwd_ckpt_ms'):>8}{f('fwd_bwd_ms'):>9}{f('fwd_bwd_over_fwd', 2):>7}"
               f"{f('fwd_bwd_call_ms'):>8}")
     print("(fwd ms / fwd+ck / fwd+bwd: device time per call; call ms / call: one call as the "
-          "caller sees it; %roof: plain bytes, %own: the config's own bytes)")
+          "caller sees it; %roof: plain bytes, %own: the config's own bytes; fwd+bwd: the "
+          "default, chunked backward)")
+    print("\nbackward variants: fwd+bwd ms (fwd+bwd / fwd); grad diff: max relative difference "
+          "of the float32 gradients from the chunked ones")
+    print(f"{'config':<10}{'fwd ms':>8}" + "".join(f"{v:>22}" for v in d.get("variants", []))
+          + f"{'grad diff':>11}")
+    for r in d["rows"]:
+        if "fwd_ms" not in r:
+            continue
+        cells = "".join(
+            f"{r[f'fwd_bwd_ms_{v}']:>13.3f} ({r[f'fwd_bwd_over_fwd_{v}']:5.2f})"
+            for v in d.get("variants", [])
+            if f"fwd_bwd_ms_{v}" in r
+        )
+        diffs = [x for k, x in r.items() if k.startswith("grad_diff_")]
+        print(f"{r['config']:<10}{r['fwd_ms']:>8.4f}{cells}{max(diffs, default=0.0):>11.1e}")
 EOF
 [ "$PYTEST_RC" = 0 ] && [ "$TIMING_RC" = 0 ]

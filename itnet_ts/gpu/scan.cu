@@ -428,18 +428,26 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
 //   du (B,N,D), dsel (B,N,D), dBp / dCp (ndt,B,N,R), ddtp / dwp (B,N,ndt),
 //   dlamp / domp (B,D,R), dskipp (B,D) (iff skip), ds0 (B,S,D,R) (nullptr: no s0);
 // the partials *p are summed over their first / last axis by the host.
+//
+// The body is shared with scan_bwd_chunk (CHUNKED, the time-parallel backward below): there the
+// grid is (ndt * nseg, B), block (seg, dtile) = (blockIdx.x / ndt, blockIdx.x % ndt) takes the
+// chunks [seg * segc, min(NC, (seg + 1) * segc)) and its adjoint starts from carry (B,NC,S,R,D),
+// the adjoint after the segment's last chunk, instead of gstate; dlamp / domp (B,nseg,D,R) and
+// dskipp (B,nseg,D) are partials per segment; no ds0.  CHUNKED = false folds to the serial kernel.
 // ------------------------------------------------------------------------------------------------
-template <typename T, bool OMEGA, bool SEL, bool KWN>
-__global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
-    scan_bwd(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
-             const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
-             const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ skip,
-             const T* __restrict__ ckpt, const T* __restrict__ gy, const T* __restrict__ gstate,
-             T* __restrict__ du, T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
-             T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
-             T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0, long long sbB,
-             long long snB, long long sbC, long long snC, int N, int D, int R, int ldt, int G,
-             int lts, T eps) {
+template <typename T, bool OMEGA, bool SEL, bool KWN, bool CHUNKED>
+ITNET_DEV void itnet_bwd_body(const T* __restrict__ u, const T* __restrict__ dtau,
+                              const T* __restrict__ w, const T* __restrict__ Bm,
+                              const T* __restrict__ Cm, const T* __restrict__ lam,
+                              const T* __restrict__ omega, const T* __restrict__ sel,
+                              const T* __restrict__ skip, const T* __restrict__ ckpt,
+                              const T* __restrict__ gy, const T* __restrict__ gstate,
+                              const T* __restrict__ carry, T* __restrict__ du,
+                              T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
+                              T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
+                              T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0,
+                              long long sbB, long long snB, long long sbC, long long snC, int N,
+                              int D, int R, int ldt, int G, int lts, int segc, T eps) {
   using M = ItnetMath<T>;
   constexpr int RT = ITNET_RT, CK = ITNET_CK;
   constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
@@ -447,12 +455,17 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
   constexpr int NP = KWN ? 3 : 2;
   const int Dt = 1 << ldt, NT = G << ldt, Rp = G * RT, TS = 1 << lts;
   const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
-  const int d0 = blockIdx.x << ldt, d = d0 + dl;
+  const int ndt = CHUNKED ? (D + Dt - 1) >> ldt : int(gridDim.x);
+  const int nseg = CHUNKED ? int(gridDim.x) / ndt : 1;
+  const int seg = CHUNKED ? int(blockIdx.x) / ndt : 0;
+  const int dtile = CHUNKED ? int(blockIdx.x) - seg * ndt : int(blockIdx.x);
+  const int d0 = dtile << ldt, d = d0 + dl;
   const long long b = blockIdx.y, Bn = gridDim.y;
-  const int ndt = gridDim.x, dtile = blockIdx.x;
   const bool dok = d < D;
-  const bool S0 = ds0 != nullptr, SKIP = skip != nullptr;
+  const bool S0 = !CHUNKED && ds0 != nullptr, SKIP = skip != nullptr;
   const int NC = (N + CK - 1) / CK;
+  const int c_lo = CHUNKED ? seg * segc : 0;
+  const int c_hi = !CHUNKED ? NC : c_lo + segc < NC ? c_lo + segc : NC;
 
   ITNET_SMEM_BASE(itnet_smem_raw);
   T* const in_u = reinterpret_cast<T*>(itnet_smem_raw);  // [CK][Dt]
@@ -474,10 +487,18 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
     lm[j] = ok ? lam[d * R + r] : T(0);
     c[j] = M::coef(lm[j]);
     om[j] = (OMEGA && ok) ? omega[d * R + r] : T(0);
-    const bool gs = ok && gstate != nullptr;
-    lr[j] = gs ? gstate[((b * S) * D + d) * R + r] : T(0);
-    li[j] = (OMEGA && gs) ? gstate[((b * S + 1) * D + d) * R + r] : T(0);
-    mu[j] = (KWN && gs) ? gstate[((b * S + S - 1) * D + d) * R + r] : T(0);
+    if (CHUNKED) {  // the adjoint after the segment's last chunk
+      const long long RD = (long long)R * D;
+      const T* q = carry + (((b * NC + c_hi - 1) * S) * R + r) * D + d;
+      lr[j] = ok ? q[0] : T(0);
+      li[j] = (OMEGA && ok) ? q[RD] : T(0);
+      mu[j] = (KWN && ok) ? q[(S - 1) * RD] : T(0);
+    } else {
+      const bool gs = ok && gstate != nullptr;
+      lr[j] = gs ? gstate[((b * S) * D + d) * R + r] : T(0);
+      li[j] = (OMEGA && gs) ? gstate[((b * S + 1) * D + d) * R + r] : T(0);
+      mu[j] = (KWN && gs) ? gstate[((b * S + S - 1) * D + d) * R + r] : T(0);
+    }
     glam[j] = T(0);
     gom[j] = T(0);
   }
@@ -490,7 +511,7 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
     }
   }
 
-  for (int cix = NC - 1; cix >= 0; --cix) {
+  for (int cix = c_hi - 1; cix >= c_lo; --cix) {
     const int n0 = cix * CK;
     __syncthreads();  // the previous chunk's reduction phases are done with shared memory
     for (int i = tid; i < CK * Dt; i += NT) {
@@ -676,12 +697,13 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
   }
 
   if (dok) {
+    const long long bs = CHUNKED ? b * nseg + seg : b;  // partials per (series, segment)
 #pragma unroll
     for (int j = 0; j < RT; ++j) {
       const int r = g * RT + j;
       if (r < R) {
-        dlamp[(b * D + d) * R + r] = glam[j];
-        if (OMEGA) domp[(b * D + d) * R + r] = gom[j];
+        dlamp[(bs * D + d) * R + r] = glam[j];
+        if (OMEGA) domp[(bs * D + d) * R + r] = gom[j];
         if (S0) {
           ds0[((b * S) * D + d) * R + r] = lr[j];
           if (OMEGA) ds0[((b * S + 1) * D + d) * R + r] = li[j];
@@ -689,12 +711,30 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
         }
       }
     }
-    if (SKIP && g == 0) dskipp[b * D + d] = gskip;
+    if (SKIP && g == 0) dskipp[bs * D + d] = gskip;
   }
 }
 
+
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
+    scan_bwd(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+             const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
+             const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ skip,
+             const T* __restrict__ ckpt, const T* __restrict__ gy, const T* __restrict__ gstate,
+             T* __restrict__ du, T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
+             T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
+             T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0, long long sbB,
+             long long snB, long long sbC, long long snC, int N, int D, int R, int ldt, int G,
+             int lts, T eps) {
+  itnet_bwd_body<T, OMEGA, SEL, KWN, false>(u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy,
+                                            gstate, nullptr, du, dsel, dBp, dCp, ddtp, dwp, dlamp,
+                                            domp, dskipp, ds0, sbB, snB, sbC, snC, N, D, R, ldt, G,
+                                            lts, 0, eps);
+}
+
 // ================================================================================================
-// Chunked backward: parallel over time.  `scan_bwd` above walks all N steps of a series in one
+// Chunked backward: parallel over time.  Serial, `scan_bwd` walks all N steps of a series in one
 // block (kept for side-by-side timing: ITNET_SCAN_BWD=serial).  Here the adjoint recurrence
 //   lam_{n-1} = A_n^T (lam_n + inj_n),  A_n^T = a_n e^{-i theta_n} (per pole; z: a_n)
 // is split at the CK-step chunks (the forward's checkpoints) in three launches:
@@ -706,9 +746,9 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
 //   2. scan_bwd_carry grid (ceil(R D / NT), B): per (series, channel, pole) a sequential pass over
 //      the NC chunk summaries from the last one: the exact adjoint after every chunk (the carry,
 //      written over the summary) and ds0.
-//   3. scan_bwd_chunk grid (ndt * nseg, B): `scan_bwd` restricted to a segment of SEGC chunks, its
-//      adjoint starting from the carry after the segment instead of gstate; dlam / dom / dskip as
-//      partials per (series, segment), summed by the host.
+//   3. scan_bwd_chunk grid (ndt * nseg, B): the body of scan_bwd on every segment of SEGC chunks in
+//      its own block, its adjoint starting from the carry after the segment instead of gstate;
+//      dlam / dom / dskip as partials per (series, segment), summed by the host.
 // Every step sees the serial kernel's adjoint up to float rounding (products reassociated).
 // ================================================================================================
 
@@ -865,265 +905,22 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS)
   }
 }
 
-// Phase 3.  scan_bwd on the chunks [seg * segc, min(NC, (seg + 1) * segc)) with blockIdx.x =
-// seg * ndt + dtile, the same block, sub-tiles and shared memory; the adjoint starts from the
-// carry cb (phase 2) after the segment's last chunk.  Outputs as scan_bwd except dlamp / domp
-// (B,nseg,D,R) and dskipp (B,nseg,D) per segment; no ds0 (phase 2 writes it).
+// Phase 3: the serial kernel's body on segments of segc chunks (see itnet_bwd_body), grid
+// (ndt * nseg, B); carry from scan_bwd_carry; dlamp / domp (B,nseg,D,R), dskipp (B,nseg,D).
 template <typename T, bool OMEGA, bool SEL, bool KWN>
 __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
     scan_bwd_chunk(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
                    const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
                    const T* __restrict__ omega, const T* __restrict__ sel,
                    const T* __restrict__ skip, const T* __restrict__ ckpt,
-                   const T* __restrict__ gy, const T* __restrict__ cb, T* __restrict__ du,
+                   const T* __restrict__ gy, const T* __restrict__ carry, T* __restrict__ du,
                    T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
                    T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
                    T* __restrict__ domp, T* __restrict__ dskipp, long long sbB, long long snB,
                    long long sbC, long long snC, int N, int D, int R, int ldt, int G, int lts,
                    int segc, T eps) {
-  using M = ItnetMath<T>;
-  constexpr int RT = ITNET_RT, CK = ITNET_CK;
-  constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
-  constexpr int SS = S < 2 ? 2 : S;
-  constexpr int NP = KWN ? 3 : 2;
-  const int Dt = 1 << ldt, NT = G << ldt, Rp = G * RT, TS = 1 << lts;
-  const int ndt = (D + Dt - 1) >> ldt;
-  const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
-  const int seg = blockIdx.x / ndt, dtile = blockIdx.x - seg * ndt, nseg = gridDim.x / ndt;
-  const int d0 = dtile << ldt, d = d0 + dl;
-  const long long b = blockIdx.y, Bn = gridDim.y;
-  const bool dok = d < D;
-  const bool SKIP = skip != nullptr;
-  const int NC = (N + CK - 1) / CK;
-  const int c_lo = seg * segc, c_hi = c_lo + segc < NC ? c_lo + segc : NC;
-  const long long RD = (long long)R * D;
-
-  ITNET_SMEM_BASE(itnet_smem_raw);
-  T* const in_u = reinterpret_cast<T*>(itnet_smem_raw);  // [CK][Dt]
-  T* const in_gy = in_u + CK * Dt;                       // [CK][Dt]
-  T* const in_sel = in_gy + CK * Dt;                     // [CK][Dt] (SEL)
-  T* const in_B = in_gy + CK * Dt * (SEL ? 2 : 1);       // [CK][Rp]
-  T* const in_C = in_B + CK * Rp;                        // [CK][Rp]
-  T* const in_dt = in_C + CK * Rp;                       // [CK]
-  T* const in_w = in_dt + CK;                            // [CK]
-  T* const st = in_w + CK;                               // [TS][SS][RT][NT]
-  T* const pnd = st + TS * SS * RT * NT;                 // [TS][NP][NT]
-  T* const rows = pnd + TS * NP * NT;                    // [TS][2][Dt]
-
-  T c[RT], lm[RT], om[RT], lr[RT], li[RT], mu[RT], glam[RT], gom[RT];
-#pragma unroll
-  for (int j = 0; j < RT; ++j) {
-    const int r = g * RT + j;
-    const bool ok = dok && r < R;
-    lm[j] = ok ? lam[d * R + r] : T(0);
-    c[j] = M::coef(lm[j]);
-    om[j] = (OMEGA && ok) ? omega[d * R + r] : T(0);
-    const T* q = cb + (((b * NC + c_hi - 1) * S) * R + r) * D + d;  // adjoint after the segment
-    lr[j] = ok ? q[0] : T(0);
-    li[j] = (OMEGA && ok) ? q[RD] : T(0);
-    mu[j] = (KWN && ok) ? q[(S - 1) * RD] : T(0);
-    glam[j] = T(0);
-    gom[j] = T(0);
-  }
-  T gskip = T(0);
-
-  for (int i = tid; i < CK * Rp; i += NT) {
-    if (i % Rp >= R) {
-      in_B[i] = T(0);
-      in_C[i] = T(0);
-    }
-  }
-
-  for (int cix = c_hi - 1; cix >= c_lo; --cix) {
-    const int n0 = cix * CK;
-    __syncthreads();  // the previous chunk's reduction phases are done with shared memory
-    for (int i = tid; i < CK * Dt; i += NT) {
-      const int n = n0 + (i >> ldt), dd = d0 + (i & (Dt - 1));
-      const bool ok = n < N && dd < D;
-      const long long off = (b * N + n) * D + dd;
-      in_u[i] = ok ? u[off] : T(0);
-      in_gy[i] = ok ? gy[off] : T(0);
-      if (SEL) in_sel[i] = ok ? sel[off] : T(0);
-    }
-    const int nv = N - n0 < CK ? N - n0 : CK;
-    for (int i = tid; i < CK * R; i += NT) {
-      const int t = i / R, r = i - t * R, k = t * Rp + r;
-      in_B[k] = t < nv ? Bm[b * sbB + (n0 + t) * snB + r] : T(0);
-      in_C[k] = t < nv ? Cm[b * sbC + (n0 + t) * snC + r] : T(0);
-    }
-    for (int i = tid; i < CK; i += NT) {
-      const bool ok = n0 + i < N;
-      in_dt[i] = ok ? dtau[b * N + n0 + i] : T(0);
-      in_w[i] = ok ? w[b * N + n0 + i] : T(0);
-    }
-    __syncthreads();
-
-    const T* Bs = in_B + g * RT;
-    const T* Cs = in_C + g * RT;
-    for (int sub = CK / TS - 1; sub >= 0; --sub) {
-      const int ts0 = sub * TS;
-      if (n0 + ts0 >= N) continue;  // whole sub-tile is padding: identity for the adjoint
-
-      T re[RT], im[RT], zz[RT];
-#pragma unroll
-      for (int j = 0; j < RT; ++j) {
-        const int r = g * RT + j;
-        const bool ok = dok && r < R;
-        const T* ck = ckpt + (((b * NC + cix) * S) * R + r) * D + d;
-        re[j] = ok ? ck[0] : T(0);
-        im[j] = (OMEGA && ok) ? ck[RD] : T(0);
-        zz[j] = (KWN && ok) ? ck[(S - 1) * RD] : T(0);
-      }
-      for (int t = 0; t < ts0 + TS; ++t) {
-        T delta = in_dt[t];
-        if (SEL) delta *= in_sel[t * Dt + dl];
-        const T wv = in_w[t];
-        const T wu = wv * in_u[t * Dt + dl];
-        const int lt = t - ts0;
-        const ItnetPoles<T> Bv = itnet_poles(Bs + t * Rp);
-#pragma unroll
-        for (int j = 0; j < RT; ++j) {
-          if (lt >= 0) {
-            T* sp = st + (lt * SS * RT + j) * NT + tid;
-            sp[0] = re[j];
-            if (OMEGA) sp[RT * NT] = im[j];
-            if (KWN) sp[(S - 1) * RT * NT] = zz[j];
-          }
-          const T a = M::decay(c[j], delta);
-          T sn = T(0), cs = T(1);
-          if (OMEGA) M::sc(om[j] * delta, &sn, &cs);
-          itnet_advance<T, OMEGA, KWN>(re[j], im[j], zz[j], a, cs, sn, Bv.v[j] * wu, wv);
-        }
-      }
-
-      for (int lt = TS - 1; lt >= 0; --lt) {
-        const int t = ts0 + lt;
-        T delta = in_dt[t];
-        if (SEL) delta *= in_sel[t * Dt + dl];
-        const T wv = in_w[t];
-        const T uv = in_u[t * Dt + dl];
-        const T wu = wv * uv;
-        const T gyv = in_gy[t * Dt + dl];
-        const ItnetPoles<T> Bv4 = itnet_poles(Bs + t * Rp), Cv4 = itnet_poles(Cs + t * Rp);
-        T p1 = T(0), pd = T(0), pm = T(0);
-#pragma unroll
-        for (int j = 0; j < RT; ++j) {
-          T* sp = st + (lt * SS * RT + j) * NT + tid;
-          const T r0 = sp[0];
-          const T i0 = OMEGA ? sp[RT * NT] : T(0);
-          const T z0 = KWN ? sp[(S - 1) * RT * NT] : T(0);
-          const T a = M::decay(c[j], delta);
-          T sn = T(0), cs = T(1);
-          if (OMEGA) M::sc(om[j] * delta, &sn, &cs);
-          const T Bv = Bv4.v[j], Cv = Cv4.v[j];
-          const T rr = OMEGA ? cs * r0 - sn * i0 : r0;
-          const T ri = OMEGA ? sn * r0 + cs * i0 : T(0);
-          const T rp = a * rr + Bv * wu;
-          T dC;
-          if (KWN) {
-            const T iq = M::rcp(a * z0 + wv + eps);
-            const T rd = rp * iq;
-            const T gre = gyv * Cv * iq;
-            lr[j] += gre;
-            mu[j] -= gre * rd;
-            dC = gyv * rd;
-          } else {
-            lr[j] += gyv * Cv;
-            dC = gyv * rp;
-          }
-          const T dB = lr[j] * wu;
-          p1 += lr[j] * Bv;
-          if (KWN) pm += mu[j];
-          T da = lr[j] * rr;
-          if (OMEGA) da += li[j] * ri;
-          if (KWN) da += mu[j] * z0;
-          const T ada = a * da;
-          glam[j] -= delta * ada;
-          T gd = -lm[j] * ada;
-          if (OMEGA) {
-            const T dth = a * (li[j] * rr - lr[j] * ri);
-            gom[j] += delta * dth;
-            gd += om[j] * dth;
-          }
-          pd += gd;
-          if (OMEGA) {
-            const T nlr = a * (cs * lr[j] + sn * li[j]);
-            li[j] = a * (cs * li[j] - sn * lr[j]);
-            lr[j] = nlr;
-          } else {
-            lr[j] = a * lr[j];
-          }
-          if (KWN) mu[j] = a * mu[j];
-          sp[0] = dB;
-          sp[RT * NT] = dC;
-        }
-        pnd[(lt * NP) * NT + tid] = p1;
-        pnd[(lt * NP + 1) * NT + tid] = pd;
-        if (KWN) pnd[(lt * NP + 2) * NT + tid] = pm;
-        if (SKIP && g == 0) gskip += gyv * uv;
-      }
-      __syncthreads();
-
-      for (int i = tid; i < TS * Dt; i += NT) {
-        const int lt = i >> ldt, dd = i & (Dt - 1), t = ts0 + lt, n = n0 + t;
-        T s1 = T(0), sd = T(0), sm = T(0);
-        for (int gg = 0; gg < G; ++gg) {
-          const int q = (gg << ldt) + dd;
-          s1 += pnd[(lt * NP) * NT + q];
-          sd += pnd[(lt * NP + 1) * NT + q];
-          if (KWN) sm += pnd[(lt * NP + 2) * NT + q];
-        }
-        T rdt = T(0), rw = T(0);
-        if (n < N && d0 + dd < D) {
-          const long long off = (b * N + n) * D + d0 + dd;
-          T duv = in_w[t] * s1;
-          if (SKIP) duv += skip[d0 + dd] * in_gy[t * Dt + dd];
-          du[off] = duv;
-          if (SEL) {
-            dsel[off] = in_dt[t] * sd;
-            rdt = in_sel[t * Dt + dd] * sd;
-          } else {
-            rdt = sd;
-          }
-          rw = in_u[t * Dt + dd] * s1 + sm;
-        }
-        rows[(lt * 2) * Dt + dd] = rdt;
-        rows[(lt * 2 + 1) * Dt + dd] = rw;
-      }
-      __syncthreads();
-
-      for (int i = tid; i < TS * 2; i += NT) {
-        const int lt = i >> 1, q = i & 1, n = n0 + ts0 + lt;
-        if (n < N) {
-          T v = T(0);
-          for (int dd = 0; dd < Dt; ++dd) v += rows[(lt * 2 + q) * Dt + dd];
-          (q == 0 ? ddtp : dwp)[(b * N + n) * ndt + dtile] = v;
-        }
-      }
-      for (int i = tid; i < TS * 2 * R; i += NT) {
-        const int lt = i / (2 * R), k = (i - lt * 2 * R) / R, r = i - lt * 2 * R - k * R;
-        const int n = n0 + ts0 + lt;
-        if (n < N) {
-          const T* p = st + ((lt * SS + k) * RT + r % RT) * NT + ((r / RT) << ldt);
-          T v = T(0);
-          for (int dd = 0; dd < Dt; ++dd) v += p[(dd + i) & (Dt - 1)];
-          (k == 0 ? dBp : dCp)[((dtile * Bn + b) * N + n) * R + r] = v;
-        }
-      }
-      __syncthreads();  // before the next sub-tile overwrites st, pnd, rows
-    }
-  }
-
-  if (dok) {
-    const long long bs = b * nseg + seg;
-#pragma unroll
-    for (int j = 0; j < RT; ++j) {
-      const int r = g * RT + j;
-      if (r < R) {
-        dlamp[(bs * D + d) * R + r] = glam[j];
-        if (OMEGA) domp[(bs * D + d) * R + r] = gom[j];
-      }
-    }
-    if (SKIP && g == 0) dskipp[bs * D + d] = gskip;
-  }
+  itnet_bwd_body<T, OMEGA, SEL, KWN, true>(u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy,
+                                           nullptr, carry, du, dsel, dBp, dCp, ddtp, dwp, dlamp,
+                                           domp, dskipp, nullptr, sbB, snB, sbC, snC, N, D, R, ldt,
+                                           G, lts, segc, eps);
 }

@@ -4,11 +4,13 @@
 and is differentiable: the forward stores the state every ``CK`` steps (only when a gradient is
 needed) and the backward kernel recomputes the states of each ``CK``-step tile from them.
 
-The backward is parallel over time by default (``scan_bwd_sum`` / ``scan_bwd_carry`` /
-``scan_bwd_chunk``: chunk summaries, a short sequential pass over the chunk carries, then every
-chunk segment in its own block); ``ITNET_SCAN_BWD=serial`` (or ``bwd_mode="serial"`` of the
-internal ``_backward``) selects the older ``scan_bwd`` that walks all N steps of a series in one
-block, kept for side-by-side timing.
+The backward is parallel over time by default: ``scan_bwd_sum`` (per ``CK``-step chunk, the
+adjoint before it given a zero adjoint after it, and the chunk's transition), ``scan_bwd_carry``
+(a short sequential pass over the chunk summaries: the adjoint after every chunk), then
+``scan_bwd_chunk`` (the serial kernel's body) with every segment of chunks in its own block.
+``ITNET_SCAN_BWD=serial`` (or ``mode="serial"`` of the internal ``_backward``) launches the serial
+``scan_bwd``, one block walking all N steps of a series (the backward before issue 14, same
+code), kept for side-by-side timing.
 
 Kernels are compiled once per (dtype, configuration) and launched zero-copy on torch's current
 CUDA stream.  ``Bm`` / ``Cm`` may be strided views with contiguous rows (the model's ``chunk`` of
@@ -55,6 +57,7 @@ MAX_THREADS = 256  # block-size bound (ITNET_MAX_THREADS)
 MAX_R = 128  # largest pole count the kernels are planned for
 BWD_SMEM_TARGET = 110 * 1024  # two backward blocks per H100 SM
 BWD_TARGET_BLOCKS = 2048  # chunked backward: segments of chunks so the grid has about this many
+BWD_CHUNK_SMEM_TARGET = BWD_SMEM_TARGET  # chunked backward's budget (untuned: needs a GPU sweep)
 BWD_MODES = ("chunked", "serial")  # ITNET_SCAN_BWD: the backward kernels (chunked: default)
 KINDS = ("fwd", "bwd", "bwd_sum", "bwd_carry", "bwd_chunk")
 SOURCE = Path(__file__).with_name("scan.cu")
@@ -170,10 +173,19 @@ def plan_forward(D: int, R: int, has_sel: bool, itemsize: int, smem_limit: int) 
 
 
 def plan_backward(
-    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, smem_limit: int
+    D: int,
+    R: int,
+    S: int,
+    has_sel: bool,
+    kwn: bool,
+    itemsize: int,
+    smem_limit: int,
+    budget: int | None = None,
 ) -> BwdPlan:
-    """Widest channel tile first, then the longest sub-tile, within ``BWD_SMEM_TARGET``."""
-    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, BWD_SMEM_TARGET))
+    """Widest channel tile first, then the longest sub-tile, within ``budget`` bytes of shared
+    memory (default ``BWD_SMEM_TARGET``) and the device's limit."""
+    budget = BWD_SMEM_TARGET if budget is None else budget
+    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, budget))
 
 
 @functools.lru_cache(maxsize=256)
@@ -354,9 +366,9 @@ def _backward(launch: Launcher, saved, gy, gstate, kwn, eps, mode: str | None = 
     if mode not in BWD_MODES:
         raise ValueError(f"backward mode {mode!r}: expected one of {', '.join(BWD_MODES)}")
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
-    plan = plan_backward(
-        D, R, S, sel is not None, kwn, u.element_size(), launch.smem_limit(u.device)
-    )
+    budget = BWD_CHUNK_SMEM_TARGET if mode == "chunked" else BWD_SMEM_TARGET
+    limit = launch.smem_limit(u.device)
+    plan = plan_backward(D, R, S, sel is not None, kwn, u.element_size(), limit, budget)
     ndt = -(-D // plan.dt)
     nc = -(-N // CK)
     segc, nseg = chunk_segments(nc, ndt, B) if mode == "chunked" else (nc, 1)
@@ -377,8 +389,8 @@ def _backward(launch: Launcher, saved, gy, gstate, kwn, eps, mode: str | None = 
         tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
         outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
         args = [_ptr(t) for t in tensors + outs] + strides
-        args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g)]
-        args += [lts, _scalar(eps, u.dtype)]
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), lts]
+        args.append(_scalar(eps, u.dtype))
         launch(kernel_name("bwd", u.dtype, *flags), (ndt, B), plan.nt, plan.smem, args)
     else:
         P = (3 if kwn else 2) if omega is not None else 1

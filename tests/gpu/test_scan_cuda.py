@@ -218,10 +218,13 @@ def test_emulated_gaps_and_padding(emu_run, gaps, combo, dtype):
     check_gap_semantics(case, kwn, gaps, st, dtype)
 
 
+@pytest.mark.parametrize("bwd", sc.BWD_MODES)
 @pytest.mark.parametrize("budget", [9000, 16000, 30000, 60000, 200000])
-def test_emulated_backward_subtiles(emu_run, monkeypatch, budget):
+def test_emulated_backward_subtiles(emu_run, monkeypatch, budget, bwd):
     """Small shared-memory budgets force narrow channel tiles and recompute sub-tiles < CK."""
+    monkeypatch.setenv("ITNET_SCAN_BWD", bwd)
     monkeypatch.setattr(sc, "BWD_SMEM_TARGET", budget)
+    monkeypatch.setattr(sc, "BWD_CHUNK_SMEM_TARGET", budget)
     case, kwn = make_case(2, 77, 37, 6, (True, True, True, True, True), seed=3)
     _emu_check(emu_run, case, kwn)
     plan = sc.plan_backward(37, 6, 3, True, True, 8, budget)
