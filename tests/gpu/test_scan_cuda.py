@@ -530,6 +530,18 @@ class TestCuda:
         assert errs["y"] <= 1e-4 and errs["state"] <= 1e-4, errs
         assert max(errs.values()) <= 1e-3, errs
 
+    @pytest.mark.parametrize("target", [2, 10**9], ids=["segments", "one-chunk-segments"])
+    @pytest.mark.parametrize("combo", [(False,) * 5, (True,) * 5], ids=["-", "all"])
+    @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+    def test_backward_modes(self, cuda_run, monkeypatch, dtype, combo, target):
+        """The chunked backward (several chunks per segment, and one) and the serial one against
+        the reference, on a series of 11 chunks."""
+        monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", target)
+        case, kwn = make_case(2, 350, 40, 9, combo, seed=13 + sum(combo))
+        for mode in sc.BWD_MODES:
+            monkeypatch.setenv("ITNET_SCAN_BWD", mode)
+            check(cuda_run, case, kwn, dtype, DEV)
+
     def test_target_shape_runs(self, cuda_run):
         """The roofline shape (B=64, N=2048, D=128, R=16, float32): finite, matches float64."""
         g = torch.Generator(device=DEV).manual_seed(0)
