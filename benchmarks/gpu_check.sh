@@ -12,8 +12,10 @@
 #      one call as a caller sees it (host overhead included) is reported beside it.
 #      The backward both ways (ITNET_SCAN_BWD): the chunked, time-parallel kernels (the default;
 #      also with a 56 KiB shared-memory budget, and with one chunk per segment) and the serial one
-#      (one block per series and channel tile walks all N steps); their float32 gradients are
-#      compared first.  Also a small batch (B=8), where the serial backward leaves SMs idle.
+#      (one block per series and channel tile walks all N steps); the forward both ways
+#      (ITNET_SCAN_FWD: serial, the default, and chunked); every variant's float32 outputs and
+#      gradients are compared with the default's first.  Also a small batch (B=8), where the
+#      serial kernels leave SMs idle.
 # Logs and JSON go to $OUT (default ./gpu_check_out); a short table is printed at the end.
 # Usage:  OUT=/tmp/out bash benchmarks/gpu_check.sh        (about 3-4 minutes; at most 5)
 set -uo pipefail
@@ -156,18 +158,20 @@ def check(kw, opts):
     return ok, errs
 
 
-# Backward variants: (label, ITNET_SCAN_BWD, BWD_CHUNK_SMEM_TARGET, BWD_TARGET_BLOCKS)
+# Variants: (label, ITNET_SCAN_FWD, ITNET_SCAN_BWD, BWD_CHUNK_SMEM_TARGET, BWD_TARGET_BLOCKS);
+# the first is the default
 VARIANTS = [
-    ("chunked", "chunked", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
-    ("serial", "serial", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
-    ("chunked_56k", "chunked", 56 * 1024, scm.BWD_TARGET_BLOCKS),
-    ("chunked_1seg", "chunked", scm.BWD_CHUNK_SMEM_TARGET, 10**9),
+    ("chunked", "serial", "chunked", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
+    ("serial", "serial", "serial", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
+    ("chunked_56k", "serial", "chunked", 56 * 1024, scm.BWD_TARGET_BLOCKS),
+    ("chunked_1seg", "serial", "chunked", scm.BWD_CHUNK_SMEM_TARGET, 10**9),
+    ("fwd_chunked", "chunked", "chunked", scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS),
 ]
 
 
 def set_variant(variant):
-    _, mode, smem, blocks = variant
-    os.environ["ITNET_SCAN_BWD"] = mode
+    _, fwd_mode, bwd_mode, smem, blocks = variant
+    os.environ["ITNET_SCAN_FWD"], os.environ["ITNET_SCAN_BWD"] = fwd_mode, bwd_mode
     scm.BWD_CHUNK_SMEM_TARGET, scm.BWD_TARGET_BLOCKS = smem, blocks
 
 
@@ -198,6 +202,16 @@ for name, all_opts, b in (("plain", False, B), ("all", True, B), ("plain_B8", Fa
                 v.grad = None
 
         row["fwd_ckpt_ms"] = best(fwd_ckpt, 10)
+        set_variant(VARIANTS[-1])  # the chunked forward: outputs against the serial one, time
+        with torch.no_grad():
+            yc, stc = scan_cuda(**kw, **opts)
+            set_variant(VARIANTS[0])
+            ys, sts = scan_cuda(**kw, **opts)
+            row["fwd_diff_chunked"] = max(rel(yc, ys), rel(stc, sts))
+            set_variant(VARIANTS[-1])
+            row["fwd_ms_chunked"] = best(lambda: scan_cuda(**kw, **opts), 20)
+            del yc, stc, ys, sts
+        set_variant(VARIANTS[0])
         ref_grads = None
         for variant in VARIANTS:
             set_variant(variant)
@@ -205,11 +219,13 @@ for name, all_opts, b in (("plain", False, B), ("all", True, B), ("plain_B8", Fa
             grads = grads_of(leaves, opts, gy)
             if ref_grads is None:
                 ref_grads = grads
-            else:  # every variant's float32 gradients against the default (chunked) ones
+            else:  # every variant's float32 gradients against the default's
                 row[f"grad_diff_{label}"] = max(rel(a, c) for a, c in zip(grads, ref_grads))
+            del grads
             row[f"fwd_bwd_ms_{label}"] = best(fwd_bwd, 5)
             row[f"fwd_bwd_over_fwd_{label}"] = row[f"fwd_bwd_ms_{label}"] / row["fwd_ms"]
         set_variant(VARIANTS[0])
+        del ref_grads
         row["fwd_bwd_ms"] = row["fwd_bwd_ms_chunked"]
         row["fwd_bwd_call_ms"] = call_ms(fwd_bwd, 5)
         row["roofline_ms"] = plain_bytes / bw * 1e3 * b / B
@@ -262,10 +278,12 @@ if t.exists():
     print("(fwd ms / fwd+ck / fwd+bwd: device time per call; call ms / call: one call as the "
           "caller sees it; %roof: plain bytes, %own: the config's own bytes; fwd+bwd: the "
           "default, chunked backward)")
-    print("\nbackward variants: fwd+bwd ms (fwd+bwd / fwd); grad diff: max relative difference "
-          "of the float32 gradients from the chunked ones")
-    print(f"{'config':<10}{'fwd ms':>8}" + "".join(f"{v:>22}" for v in d.get("variants", []))
-          + f"{'grad diff':>11}")
+    print("\nkernel variants: fwd+bwd ms (fwd+bwd / serial fwd); chunked = the default (serial "
+          "forward, chunked backward), serial = both serial (before issue 14), fwd_chunked = both "
+          "chunked; fwd chk: the chunked forward alone; diff: max relative difference of the "
+          "float32 outputs / gradients from the default's")
+    print(f"{'config':<10}{'fwd ms':>8}{'fwd chk':>8}"
+          + "".join(f"{v:>22}" for v in d.get("variants", [])) + f"{'diff':>9}")
     for r in d["rows"]:
         if "fwd_ms" not in r:
             continue
@@ -274,7 +292,8 @@ if t.exists():
             for v in d.get("variants", [])
             if f"fwd_bwd_ms_{v}" in r
         )
-        diffs = [x for k, x in r.items() if k.startswith("grad_diff_")]
-        print(f"{r['config']:<10}{r['fwd_ms']:>8.4f}{cells}{max(diffs, default=0.0):>11.1e}")
+        diffs = [x for k, x in r.items() if k.startswith(("grad_diff_", "fwd_diff_"))]
+        print(f"{r['config']:<10}{r['fwd_ms']:>8.4f}{r.get('fwd_ms_chunked', float('nan')):>8.4f}"
+              f"{cells}{max(diffs, default=0.0):>9.1e}")
 EOF
 [ "$PYTEST_RC" = 0 ] && [ "$TIMING_RC" = 0 ]

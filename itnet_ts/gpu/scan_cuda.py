@@ -10,7 +10,10 @@ adjoint before it given a zero adjoint after it, and the chunk's transition), ``
 ``scan_bwd_chunk`` (the serial kernel's body) with every segment of chunks in its own block.
 ``ITNET_SCAN_BWD=serial`` (or ``mode="serial"`` of the internal ``_backward``) launches the serial
 ``scan_bwd``, one block walking all N steps of a series (the backward before issue 14, same
-code), kept for side-by-side timing.
+code), kept for side-by-side timing.  ``ITNET_SCAN_FWD=chunked`` does the same for the forward
+(``scan_fwd_sum`` / ``scan_fwd_carry`` / ``scan_fwd_chunk``: the carries are the states at the
+chunk starts, i.e. the backward's checkpoints); the serial ``scan_fwd`` stays the default until a
+GPU timing says otherwise.
 
 Kernels are compiled once per (dtype, configuration) and launched zero-copy on torch's current
 CUDA stream.  ``Bm`` / ``Cm`` may be strided views with contiguous rows (the model's ``chunk`` of
@@ -42,9 +45,11 @@ except ImportError:  # pragma: no cover - the emulation tests run the plan witho
 
 __all__ = [
     "BWD_MODES",
+    "FWD_MODES",
     "all_kernel_names",
     "bwd_mode",
     "chunk_segments",
+    "fwd_mode",
     "kernel_name",
     "plan_backward",
     "plan_forward",
@@ -59,7 +64,9 @@ BWD_SMEM_TARGET = 110 * 1024  # two backward blocks per H100 SM
 BWD_TARGET_BLOCKS = 2048  # chunked backward: segments of chunks so the grid has about this many
 BWD_CHUNK_SMEM_TARGET = BWD_SMEM_TARGET  # chunked backward's budget (untuned: needs a GPU sweep)
 BWD_MODES = ("chunked", "serial")  # ITNET_SCAN_BWD: the backward kernels (chunked: default)
-KINDS = ("fwd", "bwd", "bwd_sum", "bwd_carry", "bwd_chunk")
+FWD_MODES = ("serial", "chunked")  # ITNET_SCAN_FWD: the forward kernels (serial: default)
+FWD_TARGET_BLOCKS = 2048  # chunked forward: as BWD_TARGET_BLOCKS
+KINDS = ("fwd", "bwd", "bwd_sum", "bwd_carry", "bwd_chunk", "fwd_sum", "fwd_carry", "fwd_chunk")
 SOURCE = Path(__file__).with_name("scan.cu")
 
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
@@ -90,6 +97,14 @@ def bwd_mode() -> str:
     mode = os.environ.get("ITNET_SCAN_BWD", "").strip().lower() or "chunked"
     if mode not in BWD_MODES:
         raise ValueError(f"ITNET_SCAN_BWD={mode!r}: expected one of {', '.join(BWD_MODES)}")
+    return mode
+
+
+def fwd_mode() -> str:
+    """The forward kernels to use: ``ITNET_SCAN_FWD`` (``serial``, the default, or ``chunked``)."""
+    mode = os.environ.get("ITNET_SCAN_FWD", "").strip().lower() or "serial"
+    if mode not in FWD_MODES:
+        raise ValueError(f"ITNET_SCAN_FWD={mode!r}: expected one of {', '.join(FWD_MODES)}")
     return mode
 
 
@@ -339,23 +354,61 @@ def vec_flags(D: int, R: int, dt: int, itemsize: int, u, sel, Bm, Cm, y) -> int:
     return flags
 
 
-def _forward(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, save_ckpt):
-    """Launch ``scan_fwd``; return ``(y, state, ckpt)`` (ckpt (B, NC, S, R, D) or None)."""
+def _forward(
+    launch: Launcher,
+    u,
+    dtau,
+    w,
+    Bm,
+    Cm,
+    lam,
+    omega,
+    sel,
+    s0,
+    skip,
+    kwn,
+    eps,
+    save_ckpt,
+    mode: str | None = None,
+):
+    """Launch the forward kernels (``mode``: ``serial`` or ``chunked``, default ``fwd_mode()``);
+    return ``(y, state, ckpt)`` (ckpt (B, NC, S, R, D) or None)."""
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
     _check_b(B)
+    mode = fwd_mode() if mode is None else mode
+    if mode not in FWD_MODES:
+        raise ValueError(f"forward mode {mode!r}: expected one of {', '.join(FWD_MODES)}")
     plan = plan_forward(D, R, sel is not None, u.element_size(), launch.smem_limit(u.device))
     nc = -(-N // CK)
+    ndt = -(-D // plan.dt)
     y = _new((B, N, D), u)
     state = _new((B, S, D, R), u)
-    ckpt = _new((B, nc, S, R, D), u) if save_ckpt else None
-    args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, y, state, ckpt)]
-    args += _row_strides(Bm) + _row_strides(Cm)
-    args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
-    args.append(np.int32(vec_flags(D, R, plan.dt, u.element_size(), u, sel, Bm, Cm, y)))
+    # the chunked forward needs the chunk-start states whether or not a gradient follows
+    ckpt = _new((B, nc, S, R, D), u) if save_ckpt or mode == "chunked" else None
+    strides = _row_strides(Bm) + _row_strides(Cm)
+    ldt = np.int32(plan.dt.bit_length() - 1)
+    vec = np.int32(vec_flags(D, R, plan.dt, u.element_size(), u, sel, Bm, Cm, y))
+    flags = _flags(omega, sel, kwn)
+    if mode == "serial":
+        args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, y, state, ckpt)]
+        args += strides + [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), vec]
+        args.append(_scalar(eps, u.dtype))
+        launch(kernel_name("fwd", u.dtype, *flags), (ndt, B), plan.nt, plan.smem, args)
+        return y, state, ckpt
+    P = (3 if kwn else 2) if omega is not None else 1
+    psi = _new((B, nc, P, R, D), u)
+    args = [_ptr(t) for t in (u, dtau, w, Bm, lam, omega, sel, ckpt, psi)] + strides[:2]
+    args += [np.int32(v) for v in (N, D, R)] + [ldt]
+    launch(kernel_name("fwd_sum", u.dtype, *flags), (ndt * nc, B), plan.nt, 0, args)
+    nt2 = min(128, _pow2_ceil(R * D))
+    args = [_ptr(t) for t in (s0, psi, ckpt, state)] + [np.int32(v) for v in (N, D, R)]
+    launch(kernel_name("fwd_carry", u.dtype, *flags), (-(-R * D // nt2), B), nt2, 0, args)
+    segc, nseg = chunk_segments(nc, ndt, B, FWD_TARGET_BLOCKS)
+    args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, ckpt, skip, y)] + strides
+    args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), vec, np.int32(segc)]
     args.append(_scalar(eps, u.dtype))
-    name = kernel_name("fwd", u.dtype, *_flags(omega, sel, kwn))
-    launch(name, (-(-D // plan.dt), B), plan.nt, plan.smem, args)
-    return y, state, ckpt
+    launch(kernel_name("fwd_chunk", u.dtype, *flags), (ndt * nseg, B), plan.nt, plan.smem, args)
+    return y, state, ckpt if save_ckpt else None
 
 
 def _backward(launch: Launcher, saved, gy, gstate, kwn, eps, mode: str | None = None):

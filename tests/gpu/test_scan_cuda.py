@@ -174,22 +174,32 @@ def _emu_check(emu_run, case, kwn, dtype=torch.float64, **kw):
     return check(emu_run, case, kwn, dtype, "cpu", prep=emu.guarded, **kw)
 
 
-BWD_KERNELS = {
-    "chunked": {"scan_fwd", "scan_bwd_sum", "scan_bwd_carry", "scan_bwd_chunk"},
-    "serial": {"scan_fwd", "scan_bwd"},
+KERNELS = {
+    "serial": {"scan_fwd"},
+    "chunked": {"scan_fwd_sum", "scan_fwd_carry", "scan_fwd_chunk"},
 }
+BWD_KERNELS = {
+    "chunked": {"scan_bwd_sum", "scan_bwd_carry", "scan_bwd_chunk"},
+    "serial": {"scan_bwd"},
+}
+MODES = [("serial", "chunked"), ("serial", "serial"), ("chunked", "chunked")]  # (fwd, bwd)
 
 
-@pytest.mark.parametrize("bwd", sc.BWD_MODES)
+@pytest.mark.parametrize(
+    "dtype,modes",
+    [(torch.float64, m) for m in MODES] + [(torch.float32, MODES[0])],
+    ids=[f"f64-{'-'.join(m)}" for m in MODES] + [f"f32-{'-'.join(MODES[0])}"],
+)
 @pytest.mark.parametrize("combo", COMBOS, ids=COMBO_IDS)
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-def test_emulated_every_option_combination(emu_run, monkeypatch, combo, dtype, bwd):
-    """Both backward kernels (ITNET_SCAN_BWD): chunked (the default) and the serial one."""
-    monkeypatch.setenv("ITNET_SCAN_BWD", bwd)
+def test_emulated_every_option_combination(emu_run, monkeypatch, combo, dtype, modes):
+    """The kernels of ITNET_SCAN_FWD / ITNET_SCAN_BWD: the default (serial forward, chunked
+    backward; also in float32), both serial (the kernels before issue 14), both chunked."""
+    monkeypatch.setenv("ITNET_SCAN_FWD", modes[0])
+    monkeypatch.setenv("ITNET_SCAN_BWD", modes[1])
     case, kwn = make_case(2, 45, 5, 6, combo, seed=sum(combo))
     _emu_check(emu_run, case, kwn, dtype)
     names = {name.split("<")[0] for name, *_ in emu_run.launcher.launches}
-    assert names == BWD_KERNELS[bwd]
+    assert names == KERNELS[modes[0]] | BWD_KERNELS[modes[1]]
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
-"""The chunked (time-parallel) CUDA backward in the CPU emulation, beyond the shared option matrix
-of ``test_scan_cuda.py``: several chunks per segment, N not a multiple of the chunk, N = 1, a long
-series, padded tails spanning whole chunks, huge gaps, one-sided upstream gradients (only ``y``
-or only the final state), agreement with the serial kernel, and the segment plan.
+"""The chunked (time-parallel) CUDA kernels in the CPU emulation, beyond the shared option matrix
+of ``test_scan_cuda.py``: the chunked backward (the default) after the serial or the chunked
+forward (``ITNET_SCAN_FWD=chunked``), with several chunks per segment, N not a multiple of the
+chunk, N = 1, a long series, padded tails spanning whole chunks, huge gaps, one-sided upstream
+gradients (only ``y`` or only the final state), agreement with the serial kernels, and the
+segment plan.
 
 Every run goes through ``scan_cuda._scan`` with the emulated launcher, NaN-guarded inputs and
 NaN-filled outputs / scratch (``_emulate.GuardedAlloc``: every element of every output and
@@ -62,35 +64,48 @@ def _grids(launcher) -> tuple[int, int]:
     return grid[0], sum_grid[0]
 
 
-@pytest.mark.parametrize("target", [1, 3, 10**9])
+@pytest.fixture(params=sc.FWD_MODES)
+def fwd(request, monkeypatch):
+    """Both forward kernels (the chunked backward follows either)."""
+    monkeypatch.setenv("ITNET_SCAN_FWD", request.param)
+    return request.param
+
+
+@pytest.mark.parametrize("target", [1, 3])
 @pytest.mark.parametrize("combo", [PLAIN, ALL, (True, False, False, False, True)])
-@pytest.mark.parametrize("N", [1, 33, 97, 160])
-def test_segments_of_several_chunks(run, monkeypatch, N, combo, target):
+@pytest.mark.parametrize("N", [1, 97, 160])
+def test_segments_of_several_chunks(run, monkeypatch, fwd, N, combo, target):
     """target 1: one segment of every chunk; 3: a few segments of several chunks (the last one
-    short); 1e9: one chunk per segment."""
+    short).  (One chunk per segment: the small cases of ``test_scan_cuda.py``.)"""
     monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", target)
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", target)
     case, kwn = cases.make_case(2, N, 3, 5, combo, seed=N + sum(combo))
     cases.check(run, case, kwn, torch.float64, "cpu", prep=emu.guarded)
     nc = math.ceil(N / sc.CK)
     _, nseg = sc.chunk_segments(nc, 1, 2, target)
     grid_chunk, grid_sum = _grids(run.launcher)
     assert grid_chunk == nseg and grid_sum == nc
+    if fwd == "chunked":
+        grids = {n.split("<")[0]: g for n, g, *_ in run.launcher.launches}
+        assert grids["scan_fwd_chunk"][0] == nseg and grids["scan_fwd_sum"][0] == nc
     if target == 1:
         assert nseg == 1
-    if target == 10**9:
-        assert nseg == nc
 
 
 @pytest.mark.parametrize("combo", [PLAIN, ALL], ids=["plain", "all"])
-def test_float32_several_segments(run, monkeypatch, combo):
+def test_float32_several_segments(run, monkeypatch, fwd, combo):
     monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", 4)
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 4)
     case, kwn = cases.make_case(2, 150, 6, 7, combo, seed=21)
     cases.check(run, case, kwn, torch.float32, "cpu", prep=emu.guarded)
 
 
 def test_long_series(run, monkeypatch):
-    """N = 1250 (40 chunks, the last one partial), every option, a few segments."""
+    """N = 1250 (40 chunks, the last one partial), every option, a few segments, both kernels
+    chunked."""
+    monkeypatch.setenv("ITNET_SCAN_FWD", "chunked")
     monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", 8)
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 5)
     case, kwn = cases.make_case(1, 1250, 2, 3, ALL, seed=5)
     case["dtau"] *= 0.2  # slow decay: the adjoint carries across many chunks
     case["lam"] *= 0.2
@@ -98,10 +113,11 @@ def test_long_series(run, monkeypatch):
 
 
 @pytest.mark.parametrize("combo", [PLAIN, ALL], ids=["plain", "all"])
-def test_padded_tail_spans_whole_chunks(run, monkeypatch, combo):
+def test_padded_tail_spans_whole_chunks(run, monkeypatch, fwd, combo):
     """Series 1 has its last 75 of 110 steps padded (w = 0, dtau = 0): whole padded chunks and
     sub-tiles; its final state is the state after its last observation."""
     monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", 2)
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 2)
     case, kwn = cases.make_case(2, 110, 4, 6, combo, seed=8)
     case["w"][1, 35:] = 0.0
     case["dtau"][1, 35:] = 0.0
@@ -116,8 +132,9 @@ def test_padded_tail_spans_whole_chunks(run, monkeypatch, combo):
 
 
 @pytest.mark.parametrize("gaps", ["zero", "huge"])
-def test_gaps(run, monkeypatch, gaps):
+def test_gaps(run, monkeypatch, fwd, gaps):
     monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", 3)
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 3)
     case, kwn = cases.make_case(2, 100, 3, 5, ALL, gaps=gaps, seed=9)
     cases.check(run, case, kwn, torch.float64, "cpu", prep=emu.guarded)
 
@@ -166,6 +183,32 @@ def test_chunked_matches_serial_kernel(dll, monkeypatch, combo):
         assert cases.rel_err(a, b) <= 1e-12, (k, cases.rel_err(a, b))
 
 
+@pytest.mark.parametrize("combo", [PLAIN, ALL, (True, True, False, True, True)])
+def test_chunked_forward_matches_serial_kernel(dll, monkeypatch, combo):
+    """Both forward kernels without a gradient (the chunked one keeps its chunk-start states in
+    scratch): y and the final state equal to ~1e-12 in float64."""
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 3)
+    alloc = emu.GuardedAlloc()
+    monkeypatch.setattr(sc, "_new", alloc)
+    case, kwn = cases.make_case(2, 150, 6, 5, combo, seed=14)
+    launcher = emu.EmuLauncher(dll)
+    outs = {}
+    with torch.no_grad():
+        for mode in sc.FWD_MODES:
+            monkeypatch.setenv("ITNET_SCAN_FWD", mode)
+            kw = {k: (None if v is None else emu.guarded(v)) for k, v in case.items()}
+            outs[mode] = sc._scan(launcher, **kw, kwn=kwn, eps=1e-6, want_cuda=False)
+    alloc.check()
+    for a, b in zip(outs["chunked"], outs["serial"], strict=True):
+        assert cases.rel_err(a, b) <= 1e-12
+    assert [n.split("<")[0] for n, *_ in launcher.launches] == [
+        "scan_fwd",
+        "scan_fwd_sum",
+        "scan_fwd_carry",
+        "scan_fwd_chunk",
+    ]
+
+
 def test_chunk_segments_plan():
     assert sc.chunk_segments(64, 4, 64, 2048) == (8, 8)  # the H200 roofline shape
     assert sc.chunk_segments(64, 4, 64, 10**9) == (1, 64)
@@ -185,3 +228,10 @@ def test_backward_mode_from_environment(monkeypatch):
     monkeypatch.setenv("ITNET_SCAN_BWD", "fast")
     with pytest.raises(ValueError, match="ITNET_SCAN_BWD"):
         sc.bwd_mode()
+    monkeypatch.delenv("ITNET_SCAN_FWD", raising=False)
+    assert sc.fwd_mode() == "serial"
+    monkeypatch.setenv("ITNET_SCAN_FWD", "chunked")
+    assert sc.fwd_mode() == "chunked"
+    monkeypatch.setenv("ITNET_SCAN_FWD", "parallel")
+    with pytest.raises(ValueError, match="ITNET_SCAN_FWD"):
+        sc.fwd_mode()
