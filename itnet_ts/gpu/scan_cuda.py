@@ -229,11 +229,22 @@ class Launcher(Protocol):
     ) -> None: ...
 
 
+# Kernels compiled together: what one mode of the forward or the backward launches (NVRTC time
+# grows with every kernel of a module, and a run needs only its modes' kernels).
+GROUPS = (
+    ("fwd",),
+    ("bwd",),
+    ("fwd_sum", "fwd_carry", "fwd_chunk"),
+    ("bwd_sum", "bwd_carry", "bwd_chunk"),
+)
+_GROUP_OF = {kind: group for group in GROUPS for kind in group}
+
+
 @functools.cache
-def _module(ctype: str, flags: tuple[bool, ...]):
-    """RawModule with every kernel (``KINDS``) of one configuration."""
+def _module(ctype: str, flags: tuple[bool, ...], kinds: tuple[str, ...]):
+    """RawModule with the kernels ``kinds`` (one of ``GROUPS``) of one configuration."""
     dtype = {"float": torch.float32, "double": torch.float64}[ctype]
-    names = [kernel_name(kind, dtype, *flags) for kind in KINDS]
+    names = [kernel_name(kind, dtype, *flags) for kind in kinds]
     return cupy.RawModule(code=SOURCE.read_text(), options=("-std=c++17",), name_expressions=names)
 
 
@@ -256,7 +267,8 @@ class _CupyLauncher:
         if name not in self._kernels:
             ctype = name[name.index("<") + 1 : name.index(",")]
             flags = tuple(f == "true" for f in name[name.index(",") + 1 : -1].split(","))
-            self._kernels[name] = _module(ctype, flags).get_function(name)
+            kinds = _GROUP_OF[name[len("scan_") : name.index("<")]]
+            self._kernels[name] = _module(ctype, flags, kinds).get_function(name)
         return self._kernels[name]
 
     def __call__(self, name, grid, block, smem, args, *, device: torch.device) -> None:

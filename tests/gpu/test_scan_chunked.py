@@ -100,16 +100,42 @@ def test_float32_several_segments(run, monkeypatch, fwd, combo):
     cases.check(run, case, kwn, torch.float32, "cpu", prep=emu.guarded)
 
 
-def test_long_series(run, monkeypatch):
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+def test_long_series(run, monkeypatch, dtype):
     """N = 1250 (40 chunks, the last one partial), every option, a few segments, both kernels
-    chunked."""
+    chunked, slow decay: states and adjoints carry across many chunks."""
     monkeypatch.setenv("ITNET_SCAN_FWD", "chunked")
     monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", 8)
     monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 5)
     case, kwn = cases.make_case(1, 1250, 2, 3, ALL, seed=5)
-    case["dtau"] *= 0.2  # slow decay: the adjoint carries across many chunks
+    case["dtau"] *= 0.2
     case["lam"] *= 0.2
-    cases.check(run, case, kwn, torch.float64, "cpu", prep=emu.guarded)
+    cases.check(run, case, kwn, dtype, "cpu", prep=emu.guarded)
+
+
+def test_very_long_series_matches_serial_kernels(dll, monkeypatch):
+    """N = 20000 (625 chunks): the chunked kernels against the serial ones (the reference's
+    Python loop would be slow), float64, outputs and every gradient."""
+    case, kwn = cases.make_case(1, 20000, 2, 3, ALL, seed=15)
+    case["dtau"] *= 0.05  # slow decay: a step still feels steps hundreds of chunks away
+    case["lam"] *= 0.05
+    present = [k for k in cases.NAMES if case[k] is not None]
+    g = torch.Generator().manual_seed(16)
+    gy = torch.randn(1, 20000, 2, generator=g, dtype=torch.float64)
+    launcher = emu.EmuLauncher(dll)
+    outs = {}
+    for mode in ("serial", "chunked"):
+        monkeypatch.setenv("ITNET_SCAN_FWD", mode)
+        monkeypatch.setenv("ITNET_SCAN_BWD", mode)
+        ins = {k: case[k].clone().requires_grad_(True) for k in present}
+        y, st = sc._scan(
+            launcher, **{k: ins.get(k) for k in cases.NAMES}, kwn=kwn, eps=1e-6, want_cuda=False
+        )
+        grads = torch.autograd.grad((y * gy).sum() + st.sum(), [ins[k] for k in present])
+        outs[mode] = (y, st, *grads)
+    assert sum(n.startswith("scan_bwd_chunk<") for n, *_ in launcher.launches) == 1
+    for name, a, b in zip(("y", "state", *present), outs["chunked"], outs["serial"], strict=True):
+        assert cases.rel_err(a, b) <= 1e-10, (name, cases.rel_err(a, b))
 
 
 @pytest.mark.parametrize("combo", [PLAIN, ALL], ids=["plain", "all"])
@@ -235,3 +261,29 @@ def test_backward_mode_from_environment(monkeypatch):
     monkeypatch.setenv("ITNET_SCAN_FWD", "parallel")
     with pytest.raises(ValueError, match="ITNET_SCAN_FWD"):
         sc.fwd_mode()
+
+
+def test_kernels_compile_in_groups(monkeypatch):
+    """The CuPy launcher compiles the kernels of one mode together (``GROUPS``): every kernel
+    name maps to its dtype, flags and group (checked without cupy, on a stand-in module)."""
+    seen = []
+
+    class FakeModule:
+        def __init__(self, key):
+            self.key = key
+
+        def get_function(self, name):
+            seen.append((name, self.key))
+            return name
+
+    monkeypatch.setattr(sc, "_module", lambda *key: FakeModule(key))
+    assert sorted(k for group in sc.GROUPS for k in group) == sorted(sc.KINDS)
+    launcher = sc._CupyLauncher()
+    for name in sc.all_kernel_names():
+        assert launcher._kernel(name) == name
+    assert len(seen) == len(sc.all_kernel_names())
+    for name, (ctype, flags, kinds) in seen:
+        kind = name[len("scan_") : name.index("<")]
+        assert kind in kinds and kinds in sc.GROUPS
+        dtype = torch.float32 if ctype == "float" else torch.float64
+        assert sc.kernel_name(kind, dtype, *flags) == name

@@ -543,13 +543,16 @@ class TestCuda:
     @pytest.mark.parametrize("target", [2, 10**9], ids=["segments", "one-chunk-segments"])
     @pytest.mark.parametrize("combo", [(False,) * 5, (True,) * 5], ids=["-", "all"])
     @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-    def test_backward_modes(self, cuda_run, monkeypatch, dtype, combo, target):
-        """The chunked backward (several chunks per segment, and one) and the serial one against
-        the reference, on a series of 11 chunks."""
+    def test_kernel_modes(self, cuda_run, monkeypatch, dtype, combo, target):
+        """The chunked kernels (several chunks per segment, and one) and the serial ones against
+        the reference, on a series of 11 chunks: (forward, backward) = the default (serial,
+        chunked), (serial, serial), (chunked, chunked)."""
         monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", target)
+        monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", target)
         case, kwn = make_case(2, 350, 40, 9, combo, seed=13 + sum(combo))
-        for mode in sc.BWD_MODES:
-            monkeypatch.setenv("ITNET_SCAN_BWD", mode)
+        for fwd, bwd in MODES:
+            monkeypatch.setenv("ITNET_SCAN_FWD", fwd)
+            monkeypatch.setenv("ITNET_SCAN_BWD", bwd)
             check(cuda_run, case, kwn, dtype, DEV)
 
     def test_target_shape_runs(self, cuda_run):
