@@ -287,3 +287,30 @@ def test_kernels_compile_in_groups(monkeypatch):
         assert kind in kinds and kinds in sc.GROUPS
         dtype = torch.float32 if ctype == "float" else torch.float64
         assert sc.kernel_name(kind, dtype, *flags) == name
+
+
+@pytest.fixture
+def both_chunked(monkeypatch):
+    monkeypatch.setenv("ITNET_SCAN_FWD", "chunked")
+    monkeypatch.setenv("ITNET_SCAN_BWD", "chunked")
+    monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", 4)
+    monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", 4)
+
+
+@pytest.mark.parametrize(
+    "B,N,D,R", [(1, 1, 1, 1), (2, 33, 7, 3), (1, 63, 33, 17), (2, 65, 40, 9), (1, 40, 9, 128)]
+)
+def test_odd_sizes_both_chunked(run, both_chunked, B, N, D, R):
+    """Partial channel tiles, pole groups with r >= R, R = 128 (256-thread blocks)."""
+    case, kwn = cases.make_case(B, N, D, R, ALL, seed=N + 1)
+    cases.check(run, case, kwn, torch.float64, "cpu", prep=emu.guarded)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("B,N,D,R,offset", [(2, 70, 64, 8, 0), (2, 50, 40, 8, 1)])
+def test_vectorised_rows_and_strided_factors_both_chunked(
+    run, both_chunked, dtype, B, N, D, R, offset
+):
+    """The chunked forward's 16-byte row pieces (aligned views) and element path (offset 1)."""
+    case, kwn = cases.make_case(B, N, D, R, ALL, seed=B * N + D)
+    cases.check(cases.as_views(run, offset), case, kwn, dtype, "cpu", prep=emu.guarded)
