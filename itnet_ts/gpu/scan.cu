@@ -466,7 +466,9 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
 // grid is (ndt * nseg, B), block (seg, dtile) = (blockIdx.x / ndt, blockIdx.x % ndt) takes the
 // chunks [seg * segc, min(NC, (seg + 1) * segc)) and its adjoint starts from carry (B,NC,S,R,D),
 // the adjoint after the segment's last chunk, instead of gstate; dlamp / domp (B,nseg,D,R) and
-// dskipp (B,nseg,D) are partials per segment; no ds0.  CHUNKED = false folds to the serial kernel.
+// dskipp (B,nseg,D) are partials per segment; no ds0; and (CK / TS - 1) * S * RT * NT more
+// elements of shared memory hold the states at the sub-tile starts (recomputed once per chunk,
+// not once per sub-tile).  CHUNKED = false folds to the serial kernel.
 // ------------------------------------------------------------------------------------------------
 template <typename T, bool OMEGA, bool SEL, bool KWN, bool CHUNKED>
 ITNET_DEV void itnet_bwd_body(const T* __restrict__ u, const T* __restrict__ dtau,
@@ -511,6 +513,7 @@ ITNET_DEV void itnet_bwd_body(const T* __restrict__ u, const T* __restrict__ dta
   T* const st = in_w + CK;                               // [TS][SS][RT][NT]
   T* const pnd = st + TS * SS * RT * NT;                 // [TS][NP][NT]
   T* const rows = pnd + TS * NP * NT;                    // [TS][2][Dt]
+  T* const bnd = rows + TS * 2 * Dt;                     // [CK/TS - 1][S][RT][NT] (CHUNKED)
 
   T c[RT], lm[RT], om[RT], lr[RT], li[RT], mu[RT], glam[RT], gom[RT];
 #pragma unroll
@@ -570,12 +573,10 @@ ITNET_DEV void itnet_bwd_body(const T* __restrict__ u, const T* __restrict__ dta
 
     const T* Bs = in_B + g * RT;
     const T* Cs = in_C + g * RT;
-    for (int sub = CK / TS - 1; sub >= 0; --sub) {
-      const int ts0 = sub * TS;
-      if (n0 + ts0 >= N) continue;  // whole sub-tile is padding: identity for the adjoint
-
-      // Recompute: state at the start of the chunk from its checkpoint, advance to ts0, then
-      // store the pre-step state of every step of the sub-tile.
+    if (CHUNKED && TS < CK) {
+      // The states at the sub-tile starts TS, 2 TS, ..., CK - TS, once per chunk, so that a
+      // sub-tile recomputes its own TS steps only (the serial kernel recomputes from the
+      // checkpoint for every sub-tile).  Each thread reads back only its own entries.
       T re[RT], im[RT], zz[RT];
 #pragma unroll
       for (int j = 0; j < RT; ++j) {
@@ -586,7 +587,54 @@ ITNET_DEV void itnet_bwd_body(const T* __restrict__ u, const T* __restrict__ dta
         im[j] = (OMEGA && ok) ? ck[(long long)R * D] : T(0);
         zz[j] = (KWN && ok) ? ck[(long long)(S - 1) * R * D] : T(0);
       }
-      for (int t = 0; t < ts0 + TS; ++t) {
+      for (int t = 0; t < CK - TS; ++t) {
+        T delta = in_dt[t];
+        if (SEL) delta *= in_sel[t * Dt + dl];
+        const T wv = in_w[t];
+        const T wu = wv * in_u[t * Dt + dl];
+        const ItnetPoles<T> Bv = itnet_poles(Bs + t * Rp);
+        const bool store = ((t + 1) & (TS - 1)) == 0;
+        const int k = ((t + 1) >> lts) - 1;
+#pragma unroll
+        for (int j = 0; j < RT; ++j) {
+          const T a = M::decay(c[j], delta);
+          T sn = T(0), cs = T(1);
+          if (OMEGA) M::sc(om[j] * delta, &sn, &cs);
+          itnet_advance<T, OMEGA, KWN>(re[j], im[j], zz[j], a, cs, sn, Bv.v[j] * wu, wv);
+          if (store) {
+            T* bp = bnd + (k * S * RT + j) * NT + tid;
+            bp[0] = re[j];
+            if (OMEGA) bp[RT * NT] = im[j];
+            if (KWN) bp[(S - 1) * RT * NT] = zz[j];
+          }
+        }
+      }
+    }
+    for (int sub = CK / TS - 1; sub >= 0; --sub) {
+      const int ts0 = sub * TS;
+      if (n0 + ts0 >= N) continue;  // whole sub-tile is padding: identity for the adjoint
+
+      // Recompute: state at the start of the chunk from its checkpoint, advance to ts0, then
+      // store the pre-step state of every step of the sub-tile (CHUNKED: from the state at
+      // ts0 stored above).
+      T re[RT], im[RT], zz[RT];
+#pragma unroll
+      for (int j = 0; j < RT; ++j) {
+        if (CHUNKED && sub > 0) {
+          const T* bp = bnd + ((sub - 1) * S * RT + j) * NT + tid;
+          re[j] = bp[0];
+          im[j] = OMEGA ? bp[RT * NT] : T(0);
+          zz[j] = KWN ? bp[(S - 1) * RT * NT] : T(0);
+        } else {
+          const int r = g * RT + j;
+          const bool ok = dok && r < R;
+          const T* ck = ckpt + (((b * NC + cix) * S) * R + r) * D + d;
+          re[j] = ok ? ck[0] : T(0);
+          im[j] = (OMEGA && ok) ? ck[(long long)R * D] : T(0);
+          zz[j] = (KWN && ok) ? ck[(long long)(S - 1) * R * D] : T(0);
+        }
+      }
+      for (int t = CHUNKED ? ts0 : 0; t < ts0 + TS; ++t) {
         T delta = in_dt[t];
         if (SEL) delta *= in_sel[t * Dt + dl];
         const T wv = in_w[t];

@@ -154,11 +154,15 @@ def fwd_smem_elems(dt: int, g: int, has_sel: bool) -> int:
     return 2 * tile + CK * g * dt
 
 
-def bwd_smem_elems(dt: int, g: int, ts: int, S: int, has_sel: bool, kwn: bool) -> int:
-    """Backward dynamic shared memory in elements (mirrors ``scan_bwd``)."""
+def bwd_smem_elems(
+    dt: int, g: int, ts: int, S: int, has_sel: bool, kwn: bool, chunked: bool = False
+) -> int:
+    """Backward dynamic shared memory in elements (mirrors ``scan_bwd`` / ``scan_bwd_chunk``:
+    ``chunked`` adds the states at the sub-tile starts)."""
     nt, ss, np_ = g * dt, max(S, 2), 3 if kwn else 2
     inputs = CK * (dt * (3 if has_sel else 2) + 2 * g * RT + 2)
-    return inputs + ts * (ss * RT * nt + np_ * nt + 2 * dt)
+    bounds = (CK // ts - 1) * S * RT * nt if chunked else 0
+    return inputs + ts * (ss * RT * nt + np_ * nt + 2 * dt) + bounds
 
 
 def _check_r(R: int) -> int:
@@ -196,23 +200,25 @@ def plan_backward(
     itemsize: int,
     smem_limit: int,
     budget: int | None = None,
+    chunked: bool = False,
 ) -> BwdPlan:
     """Widest channel tile first, then the longest sub-tile, within ``budget`` bytes of shared
-    memory (default ``BWD_SMEM_TARGET``) and the device's limit."""
+    memory (default ``BWD_SMEM_TARGET``) and the device's limit; ``chunked``: the layout of
+    ``scan_bwd_chunk``."""
     budget = BWD_SMEM_TARGET if budget is None else budget
-    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, budget))
+    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, budget), chunked)
 
 
 @functools.lru_cache(maxsize=256)
 def _plan_backward(
-    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, budget: int
+    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, budget: int, chunked: bool
 ) -> BwdPlan:
     g = _check_r(R)
     dt = min(32, _pow2_ceil(D))
     while dt >= 1:
         if g * dt <= MAX_THREADS:
             for ts in (32, 16, 8, 4):
-                smem = bwd_smem_elems(dt, g, ts, S, has_sel, kwn) * itemsize
+                smem = bwd_smem_elems(dt, g, ts, S, has_sel, kwn, chunked) * itemsize
                 if smem <= budget:
                     return BwdPlan(dt, g, ts, smem)
         dt //= 2
@@ -433,7 +439,8 @@ def _backward(launch: Launcher, saved, gy, gstate, kwn, eps, mode: str | None = 
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
     budget = BWD_CHUNK_SMEM_TARGET if mode == "chunked" else BWD_SMEM_TARGET
     limit = launch.smem_limit(u.device)
-    plan = plan_backward(D, R, S, sel is not None, kwn, u.element_size(), limit, budget)
+    chunked = mode == "chunked"
+    plan = plan_backward(D, R, S, sel is not None, kwn, u.element_size(), limit, budget, chunked)
     ndt = -(-D // plan.dt)
     nc = -(-N // CK)
     segc, nseg = chunk_segments(nc, ndt, B) if mode == "chunked" else (nc, 1)

@@ -237,7 +237,7 @@ def test_emulated_backward_subtiles(emu_run, monkeypatch, budget, bwd):
     monkeypatch.setattr(sc, "BWD_CHUNK_SMEM_TARGET", budget)
     case, kwn = make_case(2, 77, 37, 6, (True, True, True, True, True), seed=3)
     _emu_check(emu_run, case, kwn)
-    plan = sc.plan_backward(37, 6, 3, True, True, 8, budget)
+    plan = sc.plan_backward(37, 6, 3, True, True, 8, budget, chunked=bwd == "chunked")
     assert emu_run.launcher.launches[-1][2:] == (plan.nt, plan.smem)
 
 
@@ -397,8 +397,9 @@ def test_plans_respect_limits():
     ):
         f = sc.plan_forward(D, R, sel, item, 227 * 1024)
         assert f.nt <= sc.MAX_THREADS and f.smem <= 227 * 1024
-        b = sc.plan_backward(D, R, S, sel, kwn, item, 227 * 1024)
-        assert b.nt <= sc.MAX_THREADS and b.smem <= sc.BWD_SMEM_TARGET and sc.CK % b.ts == 0
+        for chunked in (False, True):
+            b = sc.plan_backward(D, R, S, sel, kwn, item, 227 * 1024, chunked=chunked)
+            assert b.nt <= sc.MAX_THREADS and b.smem <= sc.BWD_SMEM_TARGET and sc.CK % b.ts == 0
     target = sc.plan_forward(128, 16, False, 4, 227 * 1024)  # the H100 roofline shape
     assert (target.dt, target.g, target.nt) == (32, 4, 128)
 
