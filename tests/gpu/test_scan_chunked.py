@@ -234,6 +234,13 @@ def test_chunked_forward_matches_serial_kernel(dll, monkeypatch, combo):
         "scan_fwd_carry",
         "scan_fwd_chunk",
     ]
+    # the chunk-start states the chunked forward saves for the backward are the checkpoints
+    args = [case[k] for k in ("u", "dtau", "w", "Bm", "Cm", "lam", "omega", "sel", "s0", "skip")]
+    ckpts = [
+        sc._forward(launcher, *args, kwn, 1e-6, save_ckpt=True, mode=mode)[2]
+        for mode in sc.FWD_MODES
+    ]
+    assert ckpts[0].shape == ckpts[1].shape and cases.rel_err(ckpts[1], ckpts[0]) <= 1e-12
 
 
 def test_chunk_segments_plan():
