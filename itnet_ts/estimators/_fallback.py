@@ -181,8 +181,11 @@ def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
 
 
 #: how many standard errors the network must beat a baseline by on validation to be kept
-#: (one-sided; the differences are paired per validation window). 0 = any margin.
-FALLBACK_MARGIN_SE = 1.0
+#: (one-sided; the differences are paired per validation window; 0 = any margin). The
+#: network's validation score is the best of its epochs (selected on the same windows), the
+#: baselines' are not: half a standard error offsets part of that optimism. Measured on
+#: benchmarks/holdout_real.py (RESULTS.md): 1.0 also threw away real wins on small data.
+FALLBACK_MARGIN_SE = 0.5
 
 
 def paired_margin(scores: dict, c: int, name: str) -> tuple[float, float]:

@@ -186,15 +186,23 @@ ITNET_DEV void itnet_advance(T& re, T& im, T& z, T a, T cs, T sn, T x, T wv) {
 // state (B,S,D,R), ckpt (B,NC,S,R,D) or nullptr.  s0 and skip are runtime (null-pointer)
 // options: they only touch the initial load and the output phase, so templating them would
 // only multiply the variants.  `vec`: ITNET_VEC_* flags.
+//
+// The body is shared with scan_fwd_chunk (CHUNKED, the time-parallel forward further below):
+// there the grid is (ndt * nseg, B), block (seg, dtile) = (blockIdx.x / ndt, blockIdx.x % ndt)
+// takes the chunks [seg * segc, min(NC, (seg + 1) * segc)), its state starting from `start`
+// (B,NC,S,R,D), the state at every chunk start (scan_fwd_carry), and writes y only.
+// CHUNKED = false folds to the serial kernel.
 // ------------------------------------------------------------------------------------------------
-template <typename T, bool OMEGA, bool SEL, bool KWN>
-__global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
-    scan_fwd(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
-             const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
-             const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ s0,
-             const T* __restrict__ skip, T* __restrict__ y, T* __restrict__ state,
-             T* __restrict__ ckpt, long long sbB, long long snB, long long sbC, long long snC,
-             int N, int D, int R, int ldt, int G, int vec, T eps) {
+template <typename T, bool OMEGA, bool SEL, bool KWN, bool CHUNKED>
+ITNET_DEV void itnet_fwd_body(const T* __restrict__ u, const T* __restrict__ dtau,
+                              const T* __restrict__ w, const T* __restrict__ Bm,
+                              const T* __restrict__ Cm, const T* __restrict__ lam,
+                              const T* __restrict__ omega, const T* __restrict__ sel,
+                              const T* __restrict__ s0, const T* __restrict__ start,
+                              const T* __restrict__ skip, T* __restrict__ y,
+                              T* __restrict__ state, T* __restrict__ ckpt, long long sbB,
+                              long long snB, long long sbC, long long snC, int N, int D, int R,
+                              int ldt, int G, int vec, int segc, T eps) {
   using M = ItnetMath<T>;
   using Vec = ItnetVec<T>;
   constexpr int RT = ITNET_RT, CK = ITNET_CK, V = Vec::V;
@@ -202,11 +210,15 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
   constexpr int UNROLL = OMEGA ? (KWN ? 2 : 4) : 8;  // steps in flight (register bound)
   const int Dt = 1 << ldt, NT = G << ldt, Rp = G * RT;
   const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
-  const int d0 = blockIdx.x << ldt, d = d0 + dl;
+  const int ndt = CHUNKED ? (D + Dt - 1) >> ldt : 1;
+  const int seg = CHUNKED ? int(blockIdx.x) / ndt : 0;
+  const int d0 = (CHUNKED ? int(blockIdx.x) - seg * ndt : int(blockIdx.x)) << ldt, d = d0 + dl;
   const long long b = blockIdx.y;
   const bool dok = d < D;
-  const bool S0 = s0 != nullptr, SKIP = skip != nullptr;
+  const bool S0 = !CHUNKED && s0 != nullptr, SKIP = skip != nullptr;
   const int NC = (N + CK - 1) / CK;
+  const int c_lo = CHUNKED ? seg * segc : 0;
+  const int c_hi = !CHUNKED ? NC : c_lo + segc < NC ? c_lo + segc : NC;
 
   ITNET_SMEM_BASE(itnet_smem_raw);
   T* const sm = reinterpret_cast<T*>(itnet_smem_raw);
@@ -223,9 +235,17 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
     const bool ok = dok && r < R;
     c[j] = ok ? M::coef(lam[d * R + r]) : T(0);
     om[j] = (OMEGA && ok) ? omega[d * R + r] : T(0);
-    re[j] = (S0 && ok) ? s0[((b * S) * D + d) * R + r] : T(0);
-    im[j] = (OMEGA && S0 && ok) ? s0[((b * S + 1) * D + d) * R + r] : T(0);
-    zz[j] = (KWN && S0 && ok) ? s0[((b * S + S - 1) * D + d) * R + r] : T(0);
+    if (CHUNKED) {  // the state at the start of the segment
+      const long long RD = (long long)R * D;
+      const T* q = start + (((b * NC + c_lo) * S) * R + r) * D + d;
+      re[j] = ok ? q[0] : T(0);
+      im[j] = (OMEGA && ok) ? q[RD] : T(0);
+      zz[j] = (KWN && ok) ? q[(S - 1) * RD] : T(0);
+    } else {
+      re[j] = (S0 && ok) ? s0[((b * S) * D + d) * R + r] : T(0);
+      im[j] = (OMEGA && S0 && ok) ? s0[((b * S + 1) * D + d) * R + r] : T(0);
+      zz[j] = (KWN && S0 && ok) ? s0[((b * S + S - 1) * D + d) * R + r] : T(0);
+    }
   }
 
   // Pole columns r >= R of the staged Bm / Cm stay zero (cp.async never writes them).
@@ -318,14 +338,14 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
     itnet_cp_async_commit();
   };
 
-  if (NC > 0) issue_tile(0, sm);
-  for (int it = 0; it < NC; ++it) {
+  if (c_hi > c_lo) issue_tile(c_lo, sm + (c_lo & 1) * buf_elems);
+  for (int it = c_lo; it < c_hi; ++it) {
     T* const cur = sm + (it & 1) * buf_elems;
     itnet_cp_async_wait_all();
     __syncthreads();  // tile `it` landed; the previous tile's y phase is done with `nxt`, `part`
-    if (it + 1 < NC) issue_tile(it + 1, sm + ((it + 1) & 1) * buf_elems);
+    if (it + 1 < c_hi) issue_tile(it + 1, sm + ((it + 1) & 1) * buf_elems);
 
-    if (ckpt != nullptr && dok) {  // state at the start of tile `it`
+    if (!CHUNKED && ckpt != nullptr && dok) {  // state at the start of tile `it`
 #pragma unroll
       for (int j = 0; j < RT; ++j) {
         const int r = g * RT + j;
@@ -406,7 +426,7 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
     }
   }
 
-  if (dok) {
+  if (!CHUNKED && dok) {
 #pragma unroll
     for (int j = 0; j < RT; ++j) {
       const int r = g * RT + j;
@@ -419,6 +439,19 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
   }
 }
 
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
+    scan_fwd(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+             const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
+             const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ s0,
+             const T* __restrict__ skip, T* __restrict__ y, T* __restrict__ state,
+             T* __restrict__ ckpt, long long sbB, long long snB, long long sbC, long long snC,
+             int N, int D, int R, int ldt, int G, int vec, T eps) {
+  itnet_fwd_body<T, OMEGA, SEL, KWN, false>(u, dtau, w, Bm, Cm, lam, omega, sel, s0, nullptr,
+                                            skip, y, state, ckpt, sbB, snB, sbC, snC, N, D, R,
+                                            ldt, G, vec, 0, eps);
+}
+
 // ------------------------------------------------------------------------------------------------
 // Backward.  Grid (ndt = ceil(D / Dt), B), block NT = G * Dt threads, sub-tile TS = 2^lts
 // (divides CK), Bm / Cm strided as in the forward, dynamic shared memory
@@ -428,18 +461,28 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
 //   du (B,N,D), dsel (B,N,D), dBp / dCp (ndt,B,N,R), ddtp / dwp (B,N,ndt),
 //   dlamp / domp (B,D,R), dskipp (B,D) (iff skip), ds0 (B,S,D,R) (nullptr: no s0);
 // the partials *p are summed over their first / last axis by the host.
+//
+// The body is shared with scan_bwd_chunk (CHUNKED, the time-parallel backward below): there the
+// grid is (ndt * nseg, B), block (seg, dtile) = (blockIdx.x / ndt, blockIdx.x % ndt) takes the
+// chunks [seg * segc, min(NC, (seg + 1) * segc)) and its adjoint starts from carry (B,NC,S,R,D),
+// the adjoint after the segment's last chunk, instead of gstate; dlamp / domp (B,nseg,D,R) and
+// dskipp (B,nseg,D) are partials per segment; no ds0; and (CK / TS - 1) * S * RT * NT more
+// elements of shared memory hold the states at the sub-tile starts (recomputed once per chunk,
+// not once per sub-tile).  CHUNKED = false folds to the serial kernel.
 // ------------------------------------------------------------------------------------------------
-template <typename T, bool OMEGA, bool SEL, bool KWN>
-__global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
-    scan_bwd(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
-             const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
-             const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ skip,
-             const T* __restrict__ ckpt, const T* __restrict__ gy, const T* __restrict__ gstate,
-             T* __restrict__ du, T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
-             T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
-             T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0, long long sbB,
-             long long snB, long long sbC, long long snC, int N, int D, int R, int ldt, int G,
-             int lts, T eps) {
+template <typename T, bool OMEGA, bool SEL, bool KWN, bool CHUNKED>
+ITNET_DEV void itnet_bwd_body(const T* __restrict__ u, const T* __restrict__ dtau,
+                              const T* __restrict__ w, const T* __restrict__ Bm,
+                              const T* __restrict__ Cm, const T* __restrict__ lam,
+                              const T* __restrict__ omega, const T* __restrict__ sel,
+                              const T* __restrict__ skip, const T* __restrict__ ckpt,
+                              const T* __restrict__ gy, const T* __restrict__ gstate,
+                              const T* __restrict__ carry, T* __restrict__ du,
+                              T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
+                              T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
+                              T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0,
+                              long long sbB, long long snB, long long sbC, long long snC, int N,
+                              int D, int R, int ldt, int G, int lts, int segc, T eps) {
   using M = ItnetMath<T>;
   constexpr int RT = ITNET_RT, CK = ITNET_CK;
   constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
@@ -447,12 +490,17 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
   constexpr int NP = KWN ? 3 : 2;
   const int Dt = 1 << ldt, NT = G << ldt, Rp = G * RT, TS = 1 << lts;
   const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
-  const int d0 = blockIdx.x << ldt, d = d0 + dl;
+  const int ndt = CHUNKED ? (D + Dt - 1) >> ldt : int(gridDim.x);
+  const int nseg = CHUNKED ? int(gridDim.x) / ndt : 1;
+  const int seg = CHUNKED ? int(blockIdx.x) / ndt : 0;
+  const int dtile = CHUNKED ? int(blockIdx.x) - seg * ndt : int(blockIdx.x);
+  const int d0 = dtile << ldt, d = d0 + dl;
   const long long b = blockIdx.y, Bn = gridDim.y;
-  const int ndt = gridDim.x, dtile = blockIdx.x;
   const bool dok = d < D;
-  const bool S0 = ds0 != nullptr, SKIP = skip != nullptr;
+  const bool S0 = !CHUNKED && ds0 != nullptr, SKIP = skip != nullptr;
   const int NC = (N + CK - 1) / CK;
+  const int c_lo = CHUNKED ? seg * segc : 0;
+  const int c_hi = !CHUNKED ? NC : c_lo + segc < NC ? c_lo + segc : NC;
 
   ITNET_SMEM_BASE(itnet_smem_raw);
   T* const in_u = reinterpret_cast<T*>(itnet_smem_raw);  // [CK][Dt]
@@ -465,6 +513,7 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
   T* const st = in_w + CK;                               // [TS][SS][RT][NT]
   T* const pnd = st + TS * SS * RT * NT;                 // [TS][NP][NT]
   T* const rows = pnd + TS * NP * NT;                    // [TS][2][Dt]
+  T* const bnd = rows + TS * 2 * Dt;                     // [CK/TS - 1][S][RT][NT] (CHUNKED)
 
   T c[RT], lm[RT], om[RT], lr[RT], li[RT], mu[RT], glam[RT], gom[RT];
 #pragma unroll
@@ -474,10 +523,18 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
     lm[j] = ok ? lam[d * R + r] : T(0);
     c[j] = M::coef(lm[j]);
     om[j] = (OMEGA && ok) ? omega[d * R + r] : T(0);
-    const bool gs = ok && gstate != nullptr;
-    lr[j] = gs ? gstate[((b * S) * D + d) * R + r] : T(0);
-    li[j] = (OMEGA && gs) ? gstate[((b * S + 1) * D + d) * R + r] : T(0);
-    mu[j] = (KWN && gs) ? gstate[((b * S + S - 1) * D + d) * R + r] : T(0);
+    if (CHUNKED) {  // the adjoint after the segment's last chunk
+      const long long RD = (long long)R * D;
+      const T* q = carry + (((b * NC + c_hi - 1) * S) * R + r) * D + d;
+      lr[j] = ok ? q[0] : T(0);
+      li[j] = (OMEGA && ok) ? q[RD] : T(0);
+      mu[j] = (KWN && ok) ? q[(S - 1) * RD] : T(0);
+    } else {
+      const bool gs = ok && gstate != nullptr;
+      lr[j] = gs ? gstate[((b * S) * D + d) * R + r] : T(0);
+      li[j] = (OMEGA && gs) ? gstate[((b * S + 1) * D + d) * R + r] : T(0);
+      mu[j] = (KWN && gs) ? gstate[((b * S + S - 1) * D + d) * R + r] : T(0);
+    }
     glam[j] = T(0);
     gom[j] = T(0);
   }
@@ -490,7 +547,7 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
     }
   }
 
-  for (int cix = NC - 1; cix >= 0; --cix) {
+  for (int cix = c_hi - 1; cix >= c_lo; --cix) {
     const int n0 = cix * CK;
     __syncthreads();  // the previous chunk's reduction phases are done with shared memory
     for (int i = tid; i < CK * Dt; i += NT) {
@@ -516,12 +573,10 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
 
     const T* Bs = in_B + g * RT;
     const T* Cs = in_C + g * RT;
-    for (int sub = CK / TS - 1; sub >= 0; --sub) {
-      const int ts0 = sub * TS;
-      if (n0 + ts0 >= N) continue;  // whole sub-tile is padding: identity for the adjoint
-
-      // Recompute: state at the start of the chunk from its checkpoint, advance to ts0, then
-      // store the pre-step state of every step of the sub-tile.
+    if (CHUNKED && TS < CK) {
+      // The states at the sub-tile starts TS, 2 TS, ..., CK - TS, once per chunk, so that a
+      // sub-tile recomputes its own TS steps only (the serial kernel recomputes from the
+      // checkpoint for every sub-tile).  Each thread reads back only its own entries.
       T re[RT], im[RT], zz[RT];
 #pragma unroll
       for (int j = 0; j < RT; ++j) {
@@ -532,7 +587,54 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
         im[j] = (OMEGA && ok) ? ck[(long long)R * D] : T(0);
         zz[j] = (KWN && ok) ? ck[(long long)(S - 1) * R * D] : T(0);
       }
-      for (int t = 0; t < ts0 + TS; ++t) {
+      for (int t = 0; t < CK - TS; ++t) {
+        T delta = in_dt[t];
+        if (SEL) delta *= in_sel[t * Dt + dl];
+        const T wv = in_w[t];
+        const T wu = wv * in_u[t * Dt + dl];
+        const ItnetPoles<T> Bv = itnet_poles(Bs + t * Rp);
+        const bool store = ((t + 1) & (TS - 1)) == 0;
+        const int k = ((t + 1) >> lts) - 1;
+#pragma unroll
+        for (int j = 0; j < RT; ++j) {
+          const T a = M::decay(c[j], delta);
+          T sn = T(0), cs = T(1);
+          if (OMEGA) M::sc(om[j] * delta, &sn, &cs);
+          itnet_advance<T, OMEGA, KWN>(re[j], im[j], zz[j], a, cs, sn, Bv.v[j] * wu, wv);
+          if (store) {
+            T* bp = bnd + (k * S * RT + j) * NT + tid;
+            bp[0] = re[j];
+            if (OMEGA) bp[RT * NT] = im[j];
+            if (KWN) bp[(S - 1) * RT * NT] = zz[j];
+          }
+        }
+      }
+    }
+    for (int sub = CK / TS - 1; sub >= 0; --sub) {
+      const int ts0 = sub * TS;
+      if (n0 + ts0 >= N) continue;  // whole sub-tile is padding: identity for the adjoint
+
+      // Recompute: state at the start of the chunk from its checkpoint, advance to ts0, then
+      // store the pre-step state of every step of the sub-tile (CHUNKED: from the state at
+      // ts0 stored above).
+      T re[RT], im[RT], zz[RT];
+#pragma unroll
+      for (int j = 0; j < RT; ++j) {
+        if (CHUNKED && sub > 0) {
+          const T* bp = bnd + ((sub - 1) * S * RT + j) * NT + tid;
+          re[j] = bp[0];
+          im[j] = OMEGA ? bp[RT * NT] : T(0);
+          zz[j] = KWN ? bp[(S - 1) * RT * NT] : T(0);
+        } else {
+          const int r = g * RT + j;
+          const bool ok = dok && r < R;
+          const T* ck = ckpt + (((b * NC + cix) * S) * R + r) * D + d;
+          re[j] = ok ? ck[0] : T(0);
+          im[j] = (OMEGA && ok) ? ck[(long long)R * D] : T(0);
+          zz[j] = (KWN && ok) ? ck[(long long)(S - 1) * R * D] : T(0);
+        }
+      }
+      for (int t = CHUNKED ? ts0 : 0; t < ts0 + TS; ++t) {
         T delta = in_dt[t];
         if (SEL) delta *= in_sel[t * Dt + dl];
         const T wv = in_w[t];
@@ -676,12 +778,13 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
   }
 
   if (dok) {
+    const long long bs = CHUNKED ? b * nseg + seg : b;  // partials per (series, segment)
 #pragma unroll
     for (int j = 0; j < RT; ++j) {
       const int r = g * RT + j;
       if (r < R) {
-        dlamp[(b * D + d) * R + r] = glam[j];
-        if (OMEGA) domp[(b * D + d) * R + r] = gom[j];
+        dlamp[(bs * D + d) * R + r] = glam[j];
+        if (OMEGA) domp[(bs * D + d) * R + r] = gom[j];
         if (S0) {
           ds0[((b * S) * D + d) * R + r] = lr[j];
           if (OMEGA) ds0[((b * S + 1) * D + d) * R + r] = li[j];
@@ -689,6 +792,369 @@ __global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
         }
       }
     }
-    if (SKIP && g == 0) dskipp[b * D + d] = gskip;
+    if (SKIP && g == 0) dskipp[bs * D + d] = gskip;
   }
+}
+
+
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
+    scan_bwd(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+             const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
+             const T* __restrict__ omega, const T* __restrict__ sel, const T* __restrict__ skip,
+             const T* __restrict__ ckpt, const T* __restrict__ gy, const T* __restrict__ gstate,
+             T* __restrict__ du, T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
+             T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
+             T* __restrict__ domp, T* __restrict__ dskipp, T* __restrict__ ds0, long long sbB,
+             long long snB, long long sbC, long long snC, int N, int D, int R, int ldt, int G,
+             int lts, T eps) {
+  itnet_bwd_body<T, OMEGA, SEL, KWN, false>(u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy,
+                                            gstate, nullptr, du, dsel, dBp, dCp, ddtp, dwp, dlamp,
+                                            domp, dskipp, ds0, sbB, snB, sbC, snC, N, D, R, ldt, G,
+                                            lts, 0, eps);
+}
+
+// ================================================================================================
+// Chunked backward: parallel over time.  Serial, `scan_bwd` walks all N steps of a series in one
+// block (kept for side-by-side timing: ITNET_SCAN_BWD=serial).  Here the adjoint recurrence
+//   lam_{n-1} = A_n^T (lam_n + inj_n),  A_n^T = a_n e^{-i theta_n} (per pole; z: a_n)
+// is split at the CK-step chunks (the forward's checkpoints) in three launches:
+//   1. scan_bwd_sum   grid (ndt * NC, B), one CK-step chunk per block: per (chunk, channel, pole)
+//      the adjoint of the state before the chunk given a zero adjoint after it,
+//      sum_t Phi_t inj_t with Phi_t = prod_{s <= t} A_s^T (computed in forward order: no storage),
+//      and the chunk's transition Phi_CK.  The injections are gy C (KWN: gy C / (z + eps) into re
+//      and -gy C re / (z + eps)^2 into z, from states recomputed from the checkpoint).
+//   2. scan_bwd_carry grid (ceil(R D / NT), B): per (series, channel, pole) a sequential pass over
+//      the NC chunk summaries from the last one: the exact adjoint after every chunk (the carry,
+//      written over the summary) and ds0.
+//   3. scan_bwd_chunk grid (ndt * nseg, B): the body of scan_bwd on every segment of SEGC chunks in
+//      its own block, its adjoint starting from the carry after the segment instead of gstate;
+//      dlam / dom / dskip as partials per (series, segment), summed by the host.
+// Every step sees the serial kernel's adjoint up to float rounding (products reassociated).
+// ================================================================================================
+
+// P: values of a chunk transition per pole: (Re, Im) of prod a e^{-i theta} with OMEGA, plus
+// prod a for z with KWN; else prod a (shared by re and z).
+template <bool OMEGA, bool KWN>
+struct ItnetPhi {
+  static constexpr int P = OMEGA ? (KWN ? 3 : 2) : 1;
+};
+
+// Phase 1.  Block NT = G * Dt threads as scan_bwd, blockIdx.x = cix * ndt + dtile; no shared
+// memory.  loc (B,NC,S,R,D): zero-carry adjoint before chunk cix; phi (B,NC,P,R,D).
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS)
+    scan_bwd_sum(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+                 const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
+                 const T* __restrict__ omega, const T* __restrict__ sel,
+                 const T* __restrict__ ckpt, const T* __restrict__ gy, T* __restrict__ loc,
+                 T* __restrict__ phi, long long sbB, long long snB, long long sbC, long long snC,
+                 int N, int D, int R, int ldt, T eps) {
+  using M = ItnetMath<T>;
+  constexpr int RT = ITNET_RT, CK = ITNET_CK;
+  constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
+  constexpr int P = ItnetPhi<OMEGA, KWN>::P;
+  const int Dt = 1 << ldt, ndt = (D + Dt - 1) >> ldt;
+  const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
+  const int cix = blockIdx.x / ndt, dtile = blockIdx.x - cix * ndt;
+  const int d = (dtile << ldt) + dl;
+  const long long b = blockIdx.y;
+  if (d >= D) return;  // no barriers in this kernel
+  const int NC = (N + CK - 1) / CK, n0 = cix * CK, nv = N - n0 < CK ? N - n0 : CK;
+  const long long RD = (long long)R * D;
+
+  T c[RT], om[RT], re[RT], im[RT], zz[RT], pr[RT], pim[RT], pa[RT], lr[RT], li[RT], mu[RT];
+#pragma unroll
+  for (int j = 0; j < RT; ++j) {
+    const int r = g * RT + j;
+    const bool ok = r < R;
+    c[j] = ok ? M::coef(lam[d * R + r]) : T(0);
+    om[j] = (OMEGA && ok) ? omega[d * R + r] : T(0);
+    const T* ck = ckpt + (((b * NC + cix) * S) * R + r) * D + d;
+    re[j] = (KWN && ok) ? ck[0] : T(0);
+    im[j] = (KWN && OMEGA && ok) ? ck[RD] : T(0);
+    zz[j] = (KWN && ok) ? ck[(S - 1) * RD] : T(0);
+    pr[j] = T(1);
+    pim[j] = T(0);
+    pa[j] = T(1);
+    lr[j] = T(0);
+    li[j] = T(0);
+    mu[j] = T(0);
+  }
+  const T* const Bb = Bm + b * sbB;
+  const T* const Cb = Cm + b * sbC;
+  for (int t = 0; t < nv; ++t) {
+    const long long n = n0 + t, off = (b * N + n) * D + d;
+    T delta = dtau[b * N + n];
+    if (SEL) delta *= sel[off];
+    const T gyv = gy[off];
+    const T wv = KWN ? w[b * N + n] : T(0);
+    const T wu = KWN ? wv * u[off] : T(0);
+#pragma unroll
+    for (int j = 0; j < RT; ++j) {
+      const int r = g * RT + j;
+      const bool ok = r < R;
+      const T Cv = ok ? Cb[n * snC + r] : T(0);
+      const T a = M::decay(c[j], delta);
+      T sn = T(0), cs = T(1);
+      if (OMEGA) M::sc(om[j] * delta, &sn, &cs);
+      if (OMEGA) {  // Phi *= a e^{-i theta}
+        const T npr = a * (pr[j] * cs + pim[j] * sn);
+        pim[j] = a * (pim[j] * cs - pr[j] * sn);
+        pr[j] = npr;
+        if (KWN) pa[j] *= a;
+      } else {
+        pr[j] *= a;
+      }
+      if (KWN) {
+        const T Bv = ok ? Bb[n * snB + r] : T(0);
+        itnet_advance<T, OMEGA, KWN>(re[j], im[j], zz[j], a, cs, sn, Bv * wu, wv);
+        const T iq = M::rcp(zz[j] + eps);
+        const T gre = gyv * Cv * iq;
+        lr[j] += pr[j] * gre;
+        if (OMEGA) li[j] += pim[j] * gre;
+        mu[j] -= (OMEGA ? pa[j] : pr[j]) * (gre * (re[j] * iq));
+      } else {
+        const T inj = gyv * Cv;
+        lr[j] += pr[j] * inj;
+        if (OMEGA) li[j] += pim[j] * inj;
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < RT; ++j) {
+    const int r = g * RT + j;
+    if (r < R) {
+      T* q = loc + (((b * NC + cix) * S) * R + r) * D + d;
+      q[0] = lr[j];
+      if (OMEGA) q[RD] = li[j];
+      if (KWN) q[(S - 1) * RD] = mu[j];
+      T* p = phi + (((b * NC + cix) * P) * R + r) * D + d;
+      p[0] = pr[j];
+      if (OMEGA) p[RD] = pim[j];
+      if (OMEGA && KWN) p[2 * RD] = pa[j];
+    }
+  }
+}
+
+// Phase 2.  Thread i = r * D + d of series blockIdx.y.  cb (B,NC,S,R,D): in the chunk summaries
+// of phase 1, out the adjoint of the state after each chunk; ds0 (B,S,D,R) or nullptr.
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS)
+    scan_bwd_carry(const T* __restrict__ gstate, const T* __restrict__ phi, T* __restrict__ cb,
+                   T* __restrict__ ds0, int N, int D, int R) {
+  constexpr int CK = ITNET_CK;
+  constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
+  constexpr int P = ItnetPhi<OMEGA, KWN>::P;
+  const long long RD = (long long)R * D;
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= RD) return;
+  const long long b = blockIdx.y;
+  const int r = int(i / D), d = int(i - (long long)r * D);
+  const int NC = (N + CK - 1) / CK;
+  T lr = T(0), li = T(0), mu = T(0);
+  if (gstate != nullptr) {
+    lr = gstate[((b * S) * D + d) * R + r];
+    if (OMEGA) li = gstate[((b * S + 1) * D + d) * R + r];
+    if (KWN) mu = gstate[((b * S + S - 1) * D + d) * R + r];
+  }
+  for (int cix = NC - 1; cix >= 0; --cix) {
+    T* const q = cb + ((b * NC + cix) * S) * RD + i;
+    const T* const p = phi + ((b * NC + cix) * P) * RD + i;
+    const T l0 = q[0];
+    q[0] = lr;
+    if (OMEGA) {
+      const T l1 = q[RD];
+      q[RD] = li;
+      const T p0 = p[0], p1 = p[RD];
+      const T nlr = p0 * lr - p1 * li + l0;
+      li = p0 * li + p1 * lr + l1;
+      lr = nlr;
+    } else {
+      lr = p[0] * lr + l0;
+    }
+    if (KWN) {
+      const T l2 = q[(S - 1) * RD];
+      q[(S - 1) * RD] = mu;
+      mu = (OMEGA ? p[2 * RD] : p[0]) * mu + l2;
+    }
+  }
+  if (ds0 != nullptr) {
+    ds0[((b * S) * D + d) * R + r] = lr;
+    if (OMEGA) ds0[((b * S + 1) * D + d) * R + r] = li;
+    if (KWN) ds0[((b * S + S - 1) * D + d) * R + r] = mu;
+  }
+}
+
+// Phase 3: the serial kernel's body on segments of segc chunks (see itnet_bwd_body), grid
+// (ndt * nseg, B); carry from scan_bwd_carry; dlamp / domp (B,nseg,D,R), dskipp (B,nseg,D).
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS, 1)
+    scan_bwd_chunk(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+                   const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
+                   const T* __restrict__ omega, const T* __restrict__ sel,
+                   const T* __restrict__ skip, const T* __restrict__ ckpt,
+                   const T* __restrict__ gy, const T* __restrict__ carry, T* __restrict__ du,
+                   T* __restrict__ dsel, T* __restrict__ dBp, T* __restrict__ dCp,
+                   T* __restrict__ ddtp, T* __restrict__ dwp, T* __restrict__ dlamp,
+                   T* __restrict__ domp, T* __restrict__ dskipp, long long sbB, long long snB,
+                   long long sbC, long long snC, int N, int D, int R, int ldt, int G, int lts,
+                   int segc, T eps) {
+  itnet_bwd_body<T, OMEGA, SEL, KWN, true>(u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy,
+                                           nullptr, carry, du, dsel, dBp, dCp, ddtp, dwp, dlamp,
+                                           domp, dskipp, nullptr, sbB, snB, sbC, snC, N, D, R, ldt,
+                                           G, lts, segc, eps);
+}
+
+// ================================================================================================
+// Chunked forward: parallel over time (ITNET_SCAN_FWD=chunked; the serial scan_fwd is the
+// default).  The state recurrence s_n = A_n s_{n-1} + x_n, A_n = a_n e^{i theta_n} (z: a_n), split
+// at the CK-step chunks in three launches:
+//   1. scan_fwd_sum   grid (ndt * NC, B): per (chunk, channel, pole) the state at the chunk's end
+//      from a zero state at its start, and the chunk's transition prod A (forward order, no
+//      storage; the same block layout as the forward, no shared memory).
+//   2. scan_fwd_carry grid (ceil(R D / NT), B): per (series, channel, pole) a sequential pass over
+//      the NC chunk summaries from s0: the state at every chunk start (the backward's checkpoints,
+//      written over the summaries) and the final state.
+//   3. scan_fwd_chunk grid (ndt * nseg, B): the forward's body on every segment of SEGC chunks in
+//      its own block, from the state at the segment's start; writes y.
+// ================================================================================================
+
+// Phase 1.  loc (B,NC,S,R,D): state after chunk cix from a zero state; psi (B,NC,P,R,D): (Re, Im)
+// of prod a e^{i theta} with OMEGA (+ prod a with KWN), else prod a.
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS)
+    scan_fwd_sum(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+                 const T* __restrict__ Bm, const T* __restrict__ lam, const T* __restrict__ omega,
+                 const T* __restrict__ sel, T* __restrict__ loc, T* __restrict__ psi,
+                 long long sbB, long long snB, int N, int D, int R, int ldt) {
+  using M = ItnetMath<T>;
+  constexpr int RT = ITNET_RT, CK = ITNET_CK;
+  constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
+  constexpr int P = ItnetPhi<OMEGA, KWN>::P;
+  const int Dt = 1 << ldt, ndt = (D + Dt - 1) >> ldt;
+  const int tid = threadIdx.x, g = tid >> ldt, dl = tid & (Dt - 1);
+  const int cix = blockIdx.x / ndt, dtile = blockIdx.x - cix * ndt;
+  const int d = (dtile << ldt) + dl;
+  const long long b = blockIdx.y;
+  if (d >= D) return;  // no barriers in this kernel
+  const int NC = (N + CK - 1) / CK, n0 = cix * CK, nv = N - n0 < CK ? N - n0 : CK;
+  const long long RD = (long long)R * D;
+
+  T c[RT], om[RT], re[RT], im[RT], zz[RT], pr[RT], pim[RT], pa[RT];
+#pragma unroll
+  for (int j = 0; j < RT; ++j) {
+    const int r = g * RT + j;
+    const bool ok = r < R;
+    c[j] = ok ? M::coef(lam[d * R + r]) : T(0);
+    om[j] = (OMEGA && ok) ? omega[d * R + r] : T(0);
+    re[j] = T(0);
+    im[j] = T(0);
+    zz[j] = T(0);
+    pr[j] = T(1);
+    pim[j] = T(0);
+    pa[j] = T(1);
+  }
+  const T* const Bb = Bm + b * sbB;
+  for (int t = 0; t < nv; ++t) {
+    const long long n = n0 + t, off = (b * N + n) * D + d;
+    T delta = dtau[b * N + n];
+    if (SEL) delta *= sel[off];
+    const T wv = w[b * N + n];
+    const T wu = wv * u[off];
+#pragma unroll
+    for (int j = 0; j < RT; ++j) {
+      const int r = g * RT + j;
+      const T Bv = r < R ? Bb[n * snB + r] : T(0);
+      const T a = M::decay(c[j], delta);
+      T sn = T(0), cs = T(1);
+      if (OMEGA) M::sc(om[j] * delta, &sn, &cs);
+      itnet_advance<T, OMEGA, KWN>(re[j], im[j], zz[j], a, cs, sn, Bv * wu, wv);
+      if (OMEGA) {  // Psi *= a e^{i theta}
+        const T npr = a * (pr[j] * cs - pim[j] * sn);
+        pim[j] = a * (pim[j] * cs + pr[j] * sn);
+        pr[j] = npr;
+        if (KWN) pa[j] *= a;
+      } else {
+        pr[j] *= a;
+      }
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < RT; ++j) {
+    const int r = g * RT + j;
+    if (r < R) {
+      T* q = loc + (((b * NC + cix) * S) * R + r) * D + d;
+      q[0] = re[j];
+      if (OMEGA) q[RD] = im[j];
+      if (KWN) q[(S - 1) * RD] = zz[j];
+      T* p = psi + (((b * NC + cix) * P) * R + r) * D + d;
+      p[0] = pr[j];
+      if (OMEGA) p[RD] = pim[j];
+      if (OMEGA && KWN) p[2 * RD] = pa[j];
+    }
+  }
+}
+
+// Phase 2.  Thread i = r * D + d of series blockIdx.y.  cb (B,NC,S,R,D): in the chunk summaries
+// of phase 1, out the state at each chunk start (the checkpoints); s0 (B,S,D,R) or nullptr;
+// state (B,S,D,R): the final state.
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS)
+    scan_fwd_carry(const T* __restrict__ s0, const T* __restrict__ psi, T* __restrict__ cb,
+                   T* __restrict__ state, int N, int D, int R) {
+  constexpr int CK = ITNET_CK;
+  constexpr int S = 1 + (OMEGA ? 1 : 0) + (KWN ? 1 : 0);
+  constexpr int P = ItnetPhi<OMEGA, KWN>::P;
+  const long long RD = (long long)R * D;
+  const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= RD) return;
+  const long long b = blockIdx.y;
+  const int r = int(i / D), d = int(i - (long long)r * D);
+  const int NC = (N + CK - 1) / CK;
+  T re = T(0), im = T(0), zz = T(0);
+  if (s0 != nullptr) {
+    re = s0[((b * S) * D + d) * R + r];
+    if (OMEGA) im = s0[((b * S + 1) * D + d) * R + r];
+    if (KWN) zz = s0[((b * S + S - 1) * D + d) * R + r];
+  }
+  for (int cix = 0; cix < NC; ++cix) {
+    T* const q = cb + ((b * NC + cix) * S) * RD + i;
+    const T* const p = psi + ((b * NC + cix) * P) * RD + i;
+    const T l0 = q[0];
+    q[0] = re;
+    if (OMEGA) {
+      const T l1 = q[RD];
+      q[RD] = im;
+      const T p0 = p[0], p1 = p[RD];
+      const T nre = p0 * re - p1 * im + l0;
+      im = p0 * im + p1 * re + l1;
+      re = nre;
+    } else {
+      re = p[0] * re + l0;
+    }
+    if (KWN) {
+      const T l2 = q[(S - 1) * RD];
+      q[(S - 1) * RD] = zz;
+      zz = (OMEGA ? p[2 * RD] : p[0]) * zz + l2;
+    }
+  }
+  state[((b * S) * D + d) * R + r] = re;
+  if (OMEGA) state[((b * S + 1) * D + d) * R + r] = im;
+  if (KWN) state[((b * S + S - 1) * D + d) * R + r] = zz;
+}
+
+// Phase 3: the forward's body on segments of segc chunks (see itnet_fwd_body), grid
+// (ndt * nseg, B), block and shared memory as scan_fwd; start: phase 2's checkpoints.
+template <typename T, bool OMEGA, bool SEL, bool KWN>
+__global__ void __launch_bounds__(ITNET_MAX_THREADS, sizeof(T) == 4 ? 2 : 1)
+    scan_fwd_chunk(const T* __restrict__ u, const T* __restrict__ dtau, const T* __restrict__ w,
+                   const T* __restrict__ Bm, const T* __restrict__ Cm, const T* __restrict__ lam,
+                   const T* __restrict__ omega, const T* __restrict__ sel,
+                   const T* __restrict__ start, const T* __restrict__ skip, T* __restrict__ y,
+                   long long sbB, long long snB, long long sbC, long long snC, int N, int D,
+                   int R, int ldt, int G, int vec, int segc, T eps) {
+  itnet_fwd_body<T, OMEGA, SEL, KWN, true>(u, dtau, w, Bm, Cm, lam, omega, sel, nullptr, start,
+                                           skip, y, nullptr, nullptr, sbB, snB, sbC, snC, N, D, R,
+                                           ldt, G, vec, segc, eps);
 }

@@ -4,6 +4,17 @@
 and is differentiable: the forward stores the state every ``CK`` steps (only when a gradient is
 needed) and the backward kernel recomputes the states of each ``CK``-step tile from them.
 
+The backward is parallel over time by default: ``scan_bwd_sum`` (per ``CK``-step chunk, the
+adjoint before it given a zero adjoint after it, and the chunk's transition), ``scan_bwd_carry``
+(a short sequential pass over the chunk summaries: the adjoint after every chunk), then
+``scan_bwd_chunk`` (the serial kernel's body) with every segment of chunks in its own block.
+``ITNET_SCAN_BWD=serial`` (or ``mode="serial"`` of the internal ``_backward``) launches the serial
+``scan_bwd``, one block walking all N steps of a series (the backward before issue 14, same
+code), kept for side-by-side timing.  ``ITNET_SCAN_FWD=chunked`` does the same for the forward
+(``scan_fwd_sum`` / ``scan_fwd_carry`` / ``scan_fwd_chunk``: the carries are the states at the
+chunk starts, i.e. the backward's checkpoints); the serial ``scan_fwd`` stays the default until a
+GPU timing says otherwise.
+
 Kernels are compiled once per (dtype, configuration) and launched zero-copy on torch's current
 CUDA stream.  ``Bm`` / ``Cm`` may be strided views with contiguous rows (the model's ``chunk`` of
 one projection): the kernels take their series and step strides, so they are not copied.  The launch plan (tile sizes, shared memory) is pure Python so the CPU emulation in
@@ -14,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,13 +43,30 @@ try:  # only ``load_scan_cuda`` imports this module, after checking that cupy im
 except ImportError:  # pragma: no cover - the emulation tests run the plan without cupy
     cupy = None
 
-__all__ = ["all_kernel_names", "kernel_name", "plan_backward", "plan_forward", "scan_cuda"]
+__all__ = [
+    "BWD_MODES",
+    "FWD_MODES",
+    "all_kernel_names",
+    "bwd_mode",
+    "chunk_segments",
+    "fwd_mode",
+    "kernel_name",
+    "plan_backward",
+    "plan_forward",
+    "scan_cuda",
+]
 
 RT = 4  # poles per thread (ITNET_RT in scan.cu)
 CK = 32  # time tile == checkpoint interval (ITNET_CK)
 MAX_THREADS = 256  # block-size bound (ITNET_MAX_THREADS)
 MAX_R = 128  # largest pole count the kernels are planned for
 BWD_SMEM_TARGET = 110 * 1024  # two backward blocks per H100 SM
+BWD_TARGET_BLOCKS = 2048  # chunked backward: segments of chunks so the grid has about this many
+BWD_CHUNK_SMEM_TARGET = BWD_SMEM_TARGET  # chunked backward's budget (untuned: needs a GPU sweep)
+BWD_MODES = ("chunked", "serial")  # ITNET_SCAN_BWD: the backward kernels (chunked: default)
+FWD_MODES = ("serial", "chunked")  # ITNET_SCAN_FWD: the forward kernels (serial: default)
+FWD_TARGET_BLOCKS = 2048  # chunked forward: as BWD_TARGET_BLOCKS
+KINDS = ("fwd", "bwd", "bwd_sum", "bwd_carry", "bwd_chunk", "fwd_sum", "fwd_carry", "fwd_chunk")
 SOURCE = Path(__file__).with_name("scan.cu")
 
 _CTYPES = {torch.float32: "float", torch.float64: "double"}
@@ -54,13 +83,38 @@ def kernel_name(kind: str, dtype: torch.dtype, has_omega: bool, has_sel: bool, k
 
 
 def all_kernel_names() -> list[str]:
-    """Every kernel instantiation (2 dtypes x 8 configurations x forward/backward)."""
+    """Every kernel instantiation (2 dtypes x 8 configurations x the ``KINDS``)."""
     return [
         kernel_name(kind, dtype, *flags)
         for dtype in _CTYPES
         for flags in itertools.product((False, True), repeat=3)
-        for kind in ("fwd", "bwd")
+        for kind in KINDS
     ]
+
+
+def bwd_mode() -> str:
+    """The backward kernels to use: ``ITNET_SCAN_BWD`` (``chunked``, the default, or ``serial``)."""
+    mode = os.environ.get("ITNET_SCAN_BWD", "").strip().lower() or "chunked"
+    if mode not in BWD_MODES:
+        raise ValueError(f"ITNET_SCAN_BWD={mode!r}: expected one of {', '.join(BWD_MODES)}")
+    return mode
+
+
+def fwd_mode() -> str:
+    """The forward kernels to use: ``ITNET_SCAN_FWD`` (``serial``, the default, or ``chunked``)."""
+    mode = os.environ.get("ITNET_SCAN_FWD", "").strip().lower() or "serial"
+    if mode not in FWD_MODES:
+        raise ValueError(f"ITNET_SCAN_FWD={mode!r}: expected one of {', '.join(FWD_MODES)}")
+    return mode
+
+
+def chunk_segments(nc: int, ndt: int, B: int, target: int | None = None) -> tuple[int, int]:
+    """(chunks per segment, segments) of the chunked backward: the fewest chunks per segment
+    that keep its grid (ndt * segments, B) within about ``target`` (``BWD_TARGET_BLOCKS``)."""
+    target = BWD_TARGET_BLOCKS if target is None else target
+    segc = max(1, -(-nc * ndt * B // max(1, target)))
+    segc = min(segc, max(1, nc))
+    return segc, -(-nc // segc)
 
 
 def _pow2_ceil(x: int) -> int:
@@ -100,11 +154,15 @@ def fwd_smem_elems(dt: int, g: int, has_sel: bool) -> int:
     return 2 * tile + CK * g * dt
 
 
-def bwd_smem_elems(dt: int, g: int, ts: int, S: int, has_sel: bool, kwn: bool) -> int:
-    """Backward dynamic shared memory in elements (mirrors ``scan_bwd``)."""
+def bwd_smem_elems(
+    dt: int, g: int, ts: int, S: int, has_sel: bool, kwn: bool, chunked: bool = False
+) -> int:
+    """Backward dynamic shared memory in elements (mirrors ``scan_bwd`` / ``scan_bwd_chunk``:
+    ``chunked`` adds the states at the sub-tile starts)."""
     nt, ss, np_ = g * dt, max(S, 2), 3 if kwn else 2
     inputs = CK * (dt * (3 if has_sel else 2) + 2 * g * RT + 2)
-    return inputs + ts * (ss * RT * nt + np_ * nt + 2 * dt)
+    bounds = (CK // ts - 1) * S * RT * nt if chunked else 0
+    return inputs + ts * (ss * RT * nt + np_ * nt + 2 * dt) + bounds
 
 
 def _check_r(R: int) -> int:
@@ -134,22 +192,33 @@ def plan_forward(D: int, R: int, has_sel: bool, itemsize: int, smem_limit: int) 
 
 
 def plan_backward(
-    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, smem_limit: int
+    D: int,
+    R: int,
+    S: int,
+    has_sel: bool,
+    kwn: bool,
+    itemsize: int,
+    smem_limit: int,
+    budget: int | None = None,
+    chunked: bool = False,
 ) -> BwdPlan:
-    """Widest channel tile first, then the longest sub-tile, within ``BWD_SMEM_TARGET``."""
-    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, BWD_SMEM_TARGET))
+    """Widest channel tile first, then the longest sub-tile, within ``budget`` bytes of shared
+    memory (default ``BWD_SMEM_TARGET``) and the device's limit; ``chunked``: the layout of
+    ``scan_bwd_chunk``."""
+    budget = BWD_SMEM_TARGET if budget is None else budget
+    return _plan_backward(D, R, S, has_sel, kwn, itemsize, min(smem_limit, budget), chunked)
 
 
 @functools.lru_cache(maxsize=256)
 def _plan_backward(
-    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, budget: int
+    D: int, R: int, S: int, has_sel: bool, kwn: bool, itemsize: int, budget: int, chunked: bool
 ) -> BwdPlan:
     g = _check_r(R)
     dt = min(32, _pow2_ceil(D))
     while dt >= 1:
         if g * dt <= MAX_THREADS:
             for ts in (32, 16, 8, 4):
-                smem = bwd_smem_elems(dt, g, ts, S, has_sel, kwn) * itemsize
+                smem = bwd_smem_elems(dt, g, ts, S, has_sel, kwn, chunked) * itemsize
                 if smem <= budget:
                     return BwdPlan(dt, g, ts, smem)
         dt //= 2
@@ -166,11 +235,22 @@ class Launcher(Protocol):
     ) -> None: ...
 
 
+# Kernels compiled together: what one mode of the forward or the backward launches (NVRTC time
+# grows with every kernel of a module, and a run needs only its modes' kernels).
+GROUPS = (
+    ("fwd",),
+    ("bwd",),
+    ("fwd_sum", "fwd_carry", "fwd_chunk"),
+    ("bwd_sum", "bwd_carry", "bwd_chunk"),
+)
+_GROUP_OF = {kind: group for group in GROUPS for kind in group}
+
+
 @functools.cache
-def _module(ctype: str, flags: tuple[bool, ...]):
-    """RawModule with the forward and backward instantiation of one configuration."""
+def _module(ctype: str, flags: tuple[bool, ...], kinds: tuple[str, ...]):
+    """RawModule with the kernels ``kinds`` (one of ``GROUPS``) of one configuration."""
     dtype = {"float": torch.float32, "double": torch.float64}[ctype]
-    names = [kernel_name(kind, dtype, *flags) for kind in ("fwd", "bwd")]
+    names = [kernel_name(kind, dtype, *flags) for kind in kinds]
     return cupy.RawModule(code=SOURCE.read_text(), options=("-std=c++17",), name_expressions=names)
 
 
@@ -193,7 +273,8 @@ class _CupyLauncher:
         if name not in self._kernels:
             ctype = name[name.index("<") + 1 : name.index(",")]
             flags = tuple(f == "true" for f in name[name.index(",") + 1 : -1].split(","))
-            self._kernels[name] = _module(ctype, flags).get_function(name)
+            kinds = _GROUP_OF[name[len("scan_") : name.index("<")]]
+            self._kernels[name] = _module(ctype, flags, kinds).get_function(name)
         return self._kernels[name]
 
     def __call__(self, name, grid, block, smem, args, *, device: torch.device) -> None:
@@ -291,62 +372,127 @@ def vec_flags(D: int, R: int, dt: int, itemsize: int, u, sel, Bm, Cm, y) -> int:
     return flags
 
 
-def _forward(launch: Launcher, u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn, eps, save_ckpt):
-    """Launch ``scan_fwd``; return ``(y, state, ckpt)`` (ckpt (B, NC, S, R, D) or None)."""
+def _forward(
+    launch: Launcher,
+    u,
+    dtau,
+    w,
+    Bm,
+    Cm,
+    lam,
+    omega,
+    sel,
+    s0,
+    skip,
+    kwn,
+    eps,
+    save_ckpt,
+    mode: str | None = None,
+):
+    """Launch the forward kernels (``mode``: ``serial`` or ``chunked``, default ``fwd_mode()``);
+    return ``(y, state, ckpt)`` (ckpt (B, NC, S, R, D) or None)."""
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
     _check_b(B)
+    mode = fwd_mode() if mode is None else mode
+    if mode not in FWD_MODES:
+        raise ValueError(f"forward mode {mode!r}: expected one of {', '.join(FWD_MODES)}")
     plan = plan_forward(D, R, sel is not None, u.element_size(), launch.smem_limit(u.device))
     nc = -(-N // CK)
+    ndt = -(-D // plan.dt)
     y = _new((B, N, D), u)
     state = _new((B, S, D, R), u)
-    ckpt = _new((B, nc, S, R, D), u) if save_ckpt else None
-    args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, y, state, ckpt)]
-    args += _row_strides(Bm) + _row_strides(Cm)
-    args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
-    args.append(np.int32(vec_flags(D, R, plan.dt, u.element_size(), u, sel, Bm, Cm, y)))
+    # the chunked forward needs the chunk-start states whether or not a gradient follows
+    ckpt = _new((B, nc, S, R, D), u) if save_ckpt or mode == "chunked" else None
+    strides = _row_strides(Bm) + _row_strides(Cm)
+    ldt = np.int32(plan.dt.bit_length() - 1)
+    vec = np.int32(vec_flags(D, R, plan.dt, u.element_size(), u, sel, Bm, Cm, y))
+    flags = _flags(omega, sel, kwn)
+    if mode == "serial":
+        args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, y, state, ckpt)]
+        args += strides + [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), vec]
+        args.append(_scalar(eps, u.dtype))
+        launch(kernel_name("fwd", u.dtype, *flags), (ndt, B), plan.nt, plan.smem, args)
+        return y, state, ckpt
+    P = (3 if kwn else 2) if omega is not None else 1
+    psi = _new((B, nc, P, R, D), u)
+    args = [_ptr(t) for t in (u, dtau, w, Bm, lam, omega, sel, ckpt, psi)] + strides[:2]
+    args += [np.int32(v) for v in (N, D, R)] + [ldt]
+    launch(kernel_name("fwd_sum", u.dtype, *flags), (ndt * nc, B), plan.nt, 0, args)
+    nt2 = min(128, _pow2_ceil(R * D))
+    args = [_ptr(t) for t in (s0, psi, ckpt, state)] + [np.int32(v) for v in (N, D, R)]
+    launch(kernel_name("fwd_carry", u.dtype, *flags), (-(-R * D // nt2), B), nt2, 0, args)
+    segc, nseg = chunk_segments(nc, ndt, B, FWD_TARGET_BLOCKS)
+    args = [_ptr(t) for t in (u, dtau, w, Bm, Cm, lam, omega, sel, ckpt, skip, y)] + strides
+    args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), vec, np.int32(segc)]
     args.append(_scalar(eps, u.dtype))
-    name = kernel_name("fwd", u.dtype, *_flags(omega, sel, kwn))
-    launch(name, (-(-D // plan.dt), B), plan.nt, plan.smem, args)
-    return y, state, ckpt
+    launch(kernel_name("fwd_chunk", u.dtype, *flags), (ndt * nseg, B), plan.nt, plan.smem, args)
+    return y, state, ckpt if save_ckpt else None
 
 
-def _backward(launch: Launcher, saved, gy, gstate, kwn, eps):
-    """Launch ``scan_bwd``; return the gradients of (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip)."""
+def _backward(launch: Launcher, saved, gy, gstate, kwn, eps, mode: str | None = None):
+    """Launch the backward kernels (``mode``: ``chunked`` or ``serial``, default ``bwd_mode()``);
+    return the gradients of (u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip)."""
     u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, ckpt = saved
+    mode = bwd_mode() if mode is None else mode
+    if mode not in BWD_MODES:
+        raise ValueError(f"backward mode {mode!r}: expected one of {', '.join(BWD_MODES)}")
     B, N, D, R, S = check_scan_inputs(u, dtau, w, Bm, Cm, lam, omega, sel, s0, skip, kwn)
-    plan = plan_backward(
-        D, R, S, sel is not None, kwn, u.element_size(), launch.smem_limit(u.device)
-    )
+    budget = BWD_CHUNK_SMEM_TARGET if mode == "chunked" else BWD_SMEM_TARGET
+    limit = launch.smem_limit(u.device)
+    chunked = mode == "chunked"
+    plan = plan_backward(D, R, S, sel is not None, kwn, u.element_size(), limit, budget, chunked)
     ndt = -(-D // plan.dt)
+    nc = -(-N // CK)
+    segc, nseg = chunk_segments(nc, ndt, B) if mode == "chunked" else (nc, 1)
     gy = torch.zeros_like(u) if gy is None else gy.to(u.dtype).contiguous()
     gstate = None if gstate is None else gstate.to(u.dtype).contiguous()
     du = _new((B, N, D), u)
     dsel = _new((B, N, D), u) if sel is not None else None
     dBp, dCp = _new((ndt, B, N, R), u), _new((ndt, B, N, R), u)
     ddtp, dwp = _new((B, N, ndt), u), _new((B, N, ndt), u)
-    dlamp = _new((B, D, R), u)
-    domp = _new((B, D, R), u) if omega is not None else None
-    dskipp = _new((B, D), u) if skip is not None else None
+    dlamp = _new((B, nseg, D, R), u)
+    domp = _new((B, nseg, D, R), u) if omega is not None else None
+    dskipp = _new((B, nseg, D), u) if skip is not None else None
     ds0 = _new((B, S, D, R), u) if s0 is not None else None
-    tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
-    outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
-    args = [_ptr(t) for t in tensors + outs]
-    args += _row_strides(Bm) + _row_strides(Cm)
-    args += [np.int32(v) for v in (N, D, R, plan.dt.bit_length() - 1, plan.g)]
-    args += [np.int32(plan.ts.bit_length() - 1), _scalar(eps, u.dtype)]
-    name = kernel_name("bwd", u.dtype, *_flags(omega, sel, kwn))
-    launch(name, (ndt, B), plan.nt, plan.smem, args)
+    strides = _row_strides(Bm) + _row_strides(Cm)
+    ldt, lts = np.int32(plan.dt.bit_length() - 1), np.int32(plan.ts.bit_length() - 1)
+    flags = _flags(omega, sel, kwn)
+    if mode == "serial":
+        tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, gstate)
+        outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp, ds0)
+        args = [_ptr(t) for t in tensors + outs] + strides
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), lts]
+        args.append(_scalar(eps, u.dtype))
+        launch(kernel_name("bwd", u.dtype, *flags), (ndt, B), plan.nt, plan.smem, args)
+    else:
+        P = (3 if kwn else 2) if omega is not None else 1
+        carry = _new((B, nc, S, R, D), u)  # chunk summaries, then the carries (in place)
+        phi = _new((B, nc, P, R, D), u)
+        tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, ckpt, gy, carry, phi)
+        args = [_ptr(t) for t in tensors] + strides
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, _scalar(eps, u.dtype)]
+        launch(kernel_name("bwd_sum", u.dtype, *flags), (ndt * nc, B), plan.nt, 0, args)
+        nt2 = min(128, _pow2_ceil(R * D))
+        args = [_ptr(t) for t in (gstate, phi, carry, ds0)] + [np.int32(v) for v in (N, D, R)]
+        launch(kernel_name("bwd_carry", u.dtype, *flags), (-(-R * D // nt2), B), nt2, 0, args)
+        tensors = (u, dtau, w, Bm, Cm, lam, omega, sel, skip, ckpt, gy, carry)
+        outs = (du, dsel, dBp, dCp, ddtp, dwp, dlamp, domp, dskipp)
+        args = [_ptr(t) for t in tensors + outs] + strides
+        args += [np.int32(v) for v in (N, D, R)] + [ldt, np.int32(plan.g), lts, np.int32(segc)]
+        args.append(_scalar(eps, u.dtype))
+        name = kernel_name("bwd_chunk", u.dtype, *flags)
+        launch(name, (ndt * nseg, B), plan.nt, plan.smem, args)
     return (
         du,
         ddtp.sum(-1),
         dwp.sum(-1),
         dBp.sum(0),
         dCp.sum(0),
-        dlamp.sum(0),
-        None if domp is None else domp.sum(0),
+        dlamp.sum((0, 1)),
+        None if domp is None else domp.sum((0, 1)),
         dsel,
         ds0,
-        None if dskipp is None else dskipp.sum(0),
+        None if dskipp is None else dskipp.sum((0, 1)),
     )
 
 

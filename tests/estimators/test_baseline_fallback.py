@@ -56,10 +56,12 @@ def test_a_network_that_learns_keeps_its_forecasts():
     assert v["n_targets"] > 0
     assert v["mse_fitted"] <= min(v["mse_persistence"], v["mse_history_mean"])
     assert set(v["fallback"]) <= {"y"}
-    # the network is kept only with a margin beyond one standard error of the paired check
+    # the network is kept only with a margin beyond FALLBACK_MARGIN_SE standard errors
     (row,) = v["per_channel"].values()
     m = row["network_minus_best_baseline"]
-    assert (m["per_window"] + m["se"] < 0) == (not v["fallback"])
+    from itnet_ts.estimators._fallback import FALLBACK_MARGIN_SE
+
+    assert (m["per_window"] + FALLBACK_MARGIN_SE * m["se"] < 0) == (not v["fallback"])
     assert est.model_.fallback.tolist() == [1 if v["fallback"].get("y") == "persistence"
                                             else 2 if v["fallback"] else 0]  # fmt: skip
 
@@ -187,11 +189,11 @@ def test_a_win_within_the_noise_of_the_check_falls_back_to_the_best_baseline():
     s = _scores(noisy)
     mean, se = paired_margin(s, 0, "persistence")
     assert mean == pytest.approx(-0.05) and se == pytest.approx(noisy.std(ddof=1) / np.sqrt(12))
-    assert select_fallback(s).tolist() == [1]  # persistence: better than the history mean
+    assert select_fallback(s, margin_se=0.5).tolist() == [1]  # persistence: beats hist. mean
     assert select_fallback(s, margin_se=0.0).tolist() == [0]  # any margin: the old rule
     # the same mean win, consistent over windows, keeps the network
     steady = np.full(12, -0.05) + rng.normal(0, 0.001, 12)
-    assert select_fallback(_scores(steady)).tolist() == [0]
+    assert select_fallback(_scores(steady), margin_se=0.5).tolist() == [0]
     # one window: no standard error, any win counts
     assert select_fallback(_scores([-0.05])).tolist() == [0]
     assert select_fallback(_scores([0.05])).tolist() == [1]

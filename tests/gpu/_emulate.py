@@ -97,6 +97,14 @@ def compiler() -> str | None:
     return shutil.which("g++") or shutil.which("clang++")
 
 
+def shared_workdir(tmp_path_factory) -> Path:
+    """One build directory per pytest session: the library is keyed by its source's hash, so the
+    test modules that use the emulation share one build."""
+    path = tmp_path_factory.getbasetemp() / "scan_emu"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def build(workdir: Path, names: list[str] | None = None) -> ctypes.CDLL:
     """Compile ``scan.cu`` + prelude + harness into a shared library exporting ``emu_launch``."""
     names = sc.all_kernel_names() if names is None else names

@@ -152,7 +152,7 @@ def check(run, case, kwn, dtype, device, *, seed=1, eps=1e-6, prep=None):
 def emu_dll(tmp_path_factory):
     if emu.compiler() is None:
         pytest.skip("no host C++ compiler for the CPU emulation")
-    return emu.build(tmp_path_factory.mktemp("scan_emu"))
+    return emu.build(emu.shared_workdir(tmp_path_factory))
 
 
 @pytest.fixture
@@ -174,15 +174,47 @@ def _emu_check(emu_run, case, kwn, dtype=torch.float64, **kw):
     return check(emu_run, case, kwn, dtype, "cpu", prep=emu.guarded, **kw)
 
 
-@pytest.mark.parametrize("combo", COMBOS, ids=COMBO_IDS)
-@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
-def test_emulated_every_option_combination(emu_run, combo, dtype):
+KERNELS = {
+    "serial": {"scan_fwd"},
+    "chunked": {"scan_fwd_sum", "scan_fwd_carry", "scan_fwd_chunk"},
+}
+BWD_KERNELS = {
+    "chunked": {"scan_bwd_sum", "scan_bwd_carry", "scan_bwd_chunk"},
+    "serial": {"scan_bwd"},
+}
+MODES = [("serial", "chunked"), ("serial", "serial"), ("chunked", "chunked")]  # (fwd, bwd)
+
+
+SERIAL_COMBOS = [(False,) * 5, (True,) * 5, (True, False, True, False, False)]
+# (dtype, (fwd, bwd), combo): every combination with the default modes (both dtypes) and both
+# kernels chunked; the serial kernels (before issue 14, unchanged) on three combinations
+MATRIX = [
+    (dtype, modes, combo)
+    for dtype, modes in [
+        (torch.float64, MODES[0]),
+        (torch.float32, MODES[0]),
+        (torch.float64, MODES[2]),
+        (torch.float64, MODES[1]),
+    ]
+    for combo in COMBOS
+    if modes != MODES[1] or combo in SERIAL_COMBOS
+]
+MATRIX_IDS = [
+    f"{'f64' if d == torch.float64 else 'f32'}-{'-'.join(m)}-{COMBO_IDS[COMBOS.index(c)]}"
+    for d, m, c in MATRIX
+]
+
+
+@pytest.mark.parametrize("dtype,modes,combo", MATRIX, ids=MATRIX_IDS)
+def test_emulated_every_option_combination(emu_run, monkeypatch, combo, dtype, modes):
+    """The kernels of ITNET_SCAN_FWD / ITNET_SCAN_BWD: the default (serial forward, chunked
+    backward) in float64 and float32, both chunked, and both serial."""
+    monkeypatch.setenv("ITNET_SCAN_FWD", modes[0])
+    monkeypatch.setenv("ITNET_SCAN_BWD", modes[1])
     case, kwn = make_case(2, 45, 5, 6, combo, seed=sum(combo))
     _emu_check(emu_run, case, kwn, dtype)
-    assert {name.split("<")[0] for name, *_ in emu_run.launcher.launches} == {
-        "scan_fwd",
-        "scan_bwd",
-    }
+    names = {name.split("<")[0] for name, *_ in emu_run.launcher.launches}
+    assert names == KERNELS[modes[0]] | BWD_KERNELS[modes[1]]
 
 
 @pytest.mark.parametrize(
@@ -211,13 +243,16 @@ def test_emulated_gaps_and_padding(emu_run, gaps, combo, dtype):
     check_gap_semantics(case, kwn, gaps, st, dtype)
 
 
+@pytest.mark.parametrize("bwd", sc.BWD_MODES)
 @pytest.mark.parametrize("budget", [9000, 16000, 30000, 60000, 200000])
-def test_emulated_backward_subtiles(emu_run, monkeypatch, budget):
+def test_emulated_backward_subtiles(emu_run, monkeypatch, budget, bwd):
     """Small shared-memory budgets force narrow channel tiles and recompute sub-tiles < CK."""
+    monkeypatch.setenv("ITNET_SCAN_BWD", bwd)
     monkeypatch.setattr(sc, "BWD_SMEM_TARGET", budget)
+    monkeypatch.setattr(sc, "BWD_CHUNK_SMEM_TARGET", budget)
     case, kwn = make_case(2, 77, 37, 6, (True, True, True, True, True), seed=3)
     _emu_check(emu_run, case, kwn)
-    plan = sc.plan_backward(37, 6, 3, True, True, 8, budget)
+    plan = sc.plan_backward(37, 6, 3, True, True, 8, budget, chunked=bwd == "chunked")
     assert emu_run.launcher.launches[-1][2:] == (plan.nt, plan.smem)
 
 
@@ -377,8 +412,9 @@ def test_plans_respect_limits():
     ):
         f = sc.plan_forward(D, R, sel, item, 227 * 1024)
         assert f.nt <= sc.MAX_THREADS and f.smem <= 227 * 1024
-        b = sc.plan_backward(D, R, S, sel, kwn, item, 227 * 1024)
-        assert b.nt <= sc.MAX_THREADS and b.smem <= sc.BWD_SMEM_TARGET and sc.CK % b.ts == 0
+        for chunked in (False, True):
+            b = sc.plan_backward(D, R, S, sel, kwn, item, 227 * 1024, chunked=chunked)
+            assert b.nt <= sc.MAX_THREADS and b.smem <= sc.BWD_SMEM_TARGET and sc.CK % b.ts == 0
     target = sc.plan_forward(128, 16, False, 4, 227 * 1024)  # the H100 roofline shape
     assert (target.dt, target.g, target.nt) == (32, 4, 128)
 
@@ -519,6 +555,21 @@ class TestCuda:
         }
         assert errs["y"] <= 1e-4 and errs["state"] <= 1e-4, errs
         assert max(errs.values()) <= 1e-3, errs
+
+    @pytest.mark.parametrize("target", [2, 10**9], ids=["segments", "one-chunk-segments"])
+    @pytest.mark.parametrize("combo", [(False,) * 5, (True,) * 5], ids=["-", "all"])
+    @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["f64", "f32"])
+    def test_kernel_modes(self, cuda_run, monkeypatch, dtype, combo, target):
+        """The chunked kernels (several chunks per segment, and one) and the serial ones against
+        the reference, on a series of 11 chunks: (forward, backward) = the default (serial,
+        chunked), (serial, serial), (chunked, chunked)."""
+        monkeypatch.setattr(sc, "BWD_TARGET_BLOCKS", target)
+        monkeypatch.setattr(sc, "FWD_TARGET_BLOCKS", target)
+        case, kwn = make_case(2, 350, 40, 9, combo, seed=13 + sum(combo))
+        for fwd, bwd in MODES:
+            monkeypatch.setenv("ITNET_SCAN_FWD", fwd)
+            monkeypatch.setenv("ITNET_SCAN_BWD", bwd)
+            check(cuda_run, case, kwn, dtype, DEV)
 
     def test_target_shape_runs(self, cuda_run):
         """The roofline shape (B=64, N=2048, D=128, R=16, float32): finite, matches float64."""
