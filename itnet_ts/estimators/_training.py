@@ -33,12 +33,14 @@ __all__ = [
 class TrainResult:
     """``best_epoch``: the epoch whose weights were kept, ``-1`` for the untrained start (with
     ``keep_start``: no epoch beat it on validation); ``start_val_loss``: the start's
-    validation loss (``None`` when it was not scored)."""
+    validation loss (``None`` when it was not scored); ``grad_norms``: the gradient norm of
+    every training step, before clipping (``clip_grad_norm_``'s total norm)."""
 
     best_epoch: int
     best_val_loss: float
     history: list[dict] = field(default_factory=list)
     start_val_loss: float | None = None
+    grad_norms: list[float] = field(default_factory=list)
 
 
 #: Pools of ``BUCKET`` batches' worth of shuffled windows, each sorted by history length (then
@@ -312,9 +314,10 @@ def fit_model(
                 _diverged(epoch, "training loss", float(batch_loss.detach()))
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            if not torch.isfinite(grad_norm):  # a step with NaN/inf gradients poisons the weights
-                _diverged(epoch, "gradient norm", float(grad_norm))
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip))
+            if not math.isfinite(grad_norm):  # a step with NaN/inf gradients poisons the weights
+                _diverged(epoch, "gradient norm", grad_norm)
+            best.grad_norms.append(grad_norm)
             opt.step()
             total += float(sse.detach())
             count += int(n)
