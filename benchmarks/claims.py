@@ -33,6 +33,8 @@ of the same width (``MHATransform``, swapped into each encoder block in place of
 transform; both with the attention decoder, which reads the encoder's tokens, since the MHA
 encoder has no recurrent state to read): test MSE and parameter counts at ``--widths``.
 ``modes-accuracy``: one model per ``encoder_mode``: test MSE and seconds per epoch.
+``--start persistence`` fits every model from persistence instead of the fitted mix (the
+network then has to learn what the mix gives; runs under ``--out/<claim>_persistence/``).
 One JSON per run under ``--out/<claim>/`` (resumable: an existing run is not rerun) and a
 summary ``--out/<claim>.json``; the table goes to stdout as markdown (append it to
 benchmarks/RESULTS.md with the machine).
@@ -182,6 +184,11 @@ class SmallTask:
     epochs: int = 10
     d_model: int = 32
     windows_per_series: int = 16
+    start: str = "mix"  # the estimator's start: "persistence" leaves the network more to do
+
+    def runs_dir(self, claim: str) -> str:
+        """The claim's run folder (suffixed by a start other than the default mix)."""
+        return claim if self.start == "mix" else f"{claim}_{self.start}"
 
 
 def _small_task(t: SmallTask):
@@ -225,8 +232,8 @@ def _fit_run(task: SmallTask, data, seed: int, switch: bool = False, model_cls=N
     train, hist, long = data
     est = ITNetForecaster(
         d_model=task.d_model, max_epochs=task.epochs, patience=task.epochs,
-        windows_per_series=task.windows_per_series, random_state=seed, verbose=False,
-        **params,
+        windows_per_series=task.windows_per_series, start=task.start, random_state=seed,
+        verbose=False, **params,
     )  # fmt: skip
     rec: dict = {"seed": seed, "params": params, "diverged": False}
     patch = mock.patch("itnet_ts.estimators.forecaster.ITNet", model_cls) if model_cls else None
@@ -327,10 +334,12 @@ def _header(task: SmallTask, data, seeds, recs: list[dict]) -> str:
         f"Small task: make_irregular mixed, 2 channels, length {task.length:g}, "
         f"{task.n_train} train / {task.n_test} test series, last {task.test_h:g} time units "
         f"scored ({len(long)} targets); d_model {task.d_model}, {task.epochs} epochs, "
-        f"{task.windows_per_series} windows per series; seeds {list(seeds)}; CPU, "
+        f"{task.windows_per_series} windows per series, start={task.start!r}; "
+        f"seeds {list(seeds)}; CPU, "
         f"{torch.get_num_threads()} thread(s), torch {torch.__version__}. "
-        f"Persistence test MSE {_persistence_mse(hist, long):.4f}; the untrained start (the "
-        f"fitted mix of simple predictors, head zeroed) {start} over these runs."
+        f"Persistence test MSE {_persistence_mse(hist, long):.4f}; the untrained start ("
+        f"{'the fitted mix of simple predictors' if task.start == 'mix' else 'persistence'}, "
+        f"head zeroed) {start} over these runs."
     )
 
 
@@ -357,8 +366,8 @@ def kwn(task: SmallTask, seeds, lrs, out: Path) -> str:
         return _fit_run(task, data, spec["seed"], switch=switch, kwn=spec["kwn"],
                         integral_norm=spec["integral_norm"], learning_rate=spec["lr"])  # fmt: skip
 
-    recs = _runs("kwn", out, jobs, runner)
-    _summary("kwn", out, task, recs, {"arms": KWN_ARMS, "lrs": list(lrs)})
+    recs = _runs(task.runs_dir("kwn"), out, jobs, runner)
+    _summary(task.runs_dir("kwn"), out, task, recs, {"arms": KWN_ARMS, "lrs": list(lrs)})
     lines = [
         _header(task, data, seeds, recs),
         "",
@@ -451,8 +460,8 @@ def mha(task: SmallTask, seeds, widths, out: Path) -> str:
         cls = _mha_itnet() if spec["encoder"] == "mha" else None
         return _fit_run(t, data, spec["seed"], model_cls=cls, decoder="attention")
 
-    recs = _runs("mha", out, jobs, runner)
-    _summary("mha", out, task, recs, {"widths": list(widths)})
+    recs = _runs(task.runs_dir("mha"), out, jobs, runner)
+    _summary(task.runs_dir("mha"), out, task, recs, {"widths": list(widths)})
     lines = [
         _header(task, data, seeds, recs).replace(f"d_model {task.d_model}", "d_model D"),
         "Both encoders with the attention decoder; 2 blocks, rank 16.",
@@ -489,8 +498,8 @@ def modes_accuracy(task: SmallTask, seeds, out: Path) -> str:
     def runner(spec):
         return _fit_run(task, data, spec["seed"], encoder_mode=spec["mode"])
 
-    recs = _runs("modes_accuracy", out, jobs, runner)
-    _summary("modes_accuracy", out, task, recs, {})
+    recs = _runs(task.runs_dir("modes_accuracy"), out, jobs, runner)
+    _summary(task.runs_dir("modes_accuracy"), out, task, recs, {})
     lines = [
         _header(task, data, seeds, recs),
         "",
@@ -522,10 +531,12 @@ def main(argv: list[str] | None = None) -> int:
     for f in ("n_train", "n_test", "length", "test_h", "d_model", "windows_per_series"):
         p.add_argument(f"--{f.replace('_', '-')}", type=type(getattr(small, f)),
                        default=getattr(small, f))  # fmt: skip
+    p.add_argument("--start", choices=["mix", "persistence"], default="mix")
     p.add_argument("--out", type=Path, default=Path("benchmarks/runs/claims"))
     args = p.parse_args(argv)
     task = SmallTask(args.n_train, args.n_test, args.length, args.test_h,
-                     args.epochs or small.epochs, args.d_model, args.windows_per_series)  # fmt: skip
+                     args.epochs or small.epochs, args.d_model, args.windows_per_series,
+                     args.start)  # fmt: skip
     if args.claim == "modes":
         print(modes(args.n, args.budget))
     elif args.claim == "params":

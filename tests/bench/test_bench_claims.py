@@ -59,10 +59,16 @@ def test_mha(claims, tmp_path, capsys):
 
 
 def test_modes_accuracy(claims, tmp_path, capsys):
-    args = ["modes-accuracy", "--seeds", "0", *TINY, "--out", str(tmp_path)]
+    args = ["modes-accuracy", "--seeds", "0", "--start", "persistence", *TINY,
+            "--out", str(tmp_path)]  # fmt: skip
     assert claims.main(args) == 0
-    rows = _table(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    rows = _table(out)
     assert "s / epoch" in rows[0] and len(rows) == 2 + 3
+    assert "start='persistence'" in out
+    runs = json.loads((tmp_path / "modes_accuracy_persistence.json").read_text())["runs"]
+    assert [r["mode"] for r in runs] == ["recurrent", "attention", "conv"]
+    assert all(r["params"]["encoder_mode"] == r["mode"] for r in runs)
 
 
 def test_mha_transform_is_causal_and_ignores_padding(claims):
