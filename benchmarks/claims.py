@@ -271,7 +271,7 @@ def _fit_run(task: SmallTask, data, seed: int, switch: bool = False, model_cls=N
     )
     if not math.isfinite(rec["test_mse"]):
         rec["diverged"] = True
-    head = est.model_.head[-1]  # zeroed: the untrained start (the fitted mix) alone
+    head = est.model_.head[-1]  # zeroed: the start alone (the mix, trained with the network)
     kept = head.weight.detach().clone(), head.bias.detach().clone()
     with torch.no_grad():
         head.weight.zero_(), head.bias.zero_()
@@ -330,6 +330,7 @@ def _mean_sd(xs: list[float]) -> str:
 def _header(task: SmallTask, data, seeds, recs: list[dict]) -> str:
     _train, hist, long = data
     start = _mean_sd([r.get("start_test_mse", math.nan) for r in recs])
+    what = "the mix of simple predictors, as trained" if task.start == "mix" else "persistence"
     return (
         f"Small task: make_irregular mixed, 2 channels, length {task.length:g}, "
         f"{task.n_train} train / {task.n_test} test series, last {task.test_h:g} time units "
@@ -337,9 +338,8 @@ def _header(task: SmallTask, data, seeds, recs: list[dict]) -> str:
         f"{task.windows_per_series} windows per series, start={task.start!r}; "
         f"seeds {list(seeds)}; CPU, "
         f"{torch.get_num_threads()} thread(s), torch {torch.__version__}. "
-        f"Persistence test MSE {_persistence_mse(hist, long):.4f}; the untrained start ("
-        f"{'the fitted mix of simple predictors' if task.start == 'mix' else 'persistence'}, "
-        f"head zeroed) {start} over these runs."
+        f"Persistence test MSE {_persistence_mse(hist, long):.4f}; each run's model with its "
+        f"head zeroed ({what}) {start}."
     )
 
 
