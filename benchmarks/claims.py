@@ -31,7 +31,8 @@ switched to attention mode after training in recurrent mode (test MSE and the la
 forecast change; the LayerNorm-on arms at the first ``--lrs``: the quadratic predict is slow). ``mha``: the ITNet encoder against a ``torch.nn.MultiheadAttention`` encoder
 of the same width (``MHATransform``, swapped into each encoder block in place of the ITNet
 transform; both with the attention decoder, which reads the encoder's tokens, since the MHA
-encoder has no recurrent state to read): test MSE and parameter counts at ``--widths``.
+encoder has no recurrent state to read): test MSE and parameter counts at ``--widths``;
+``--encoders ... itnet-recurrent`` adds the ITNet encoder with its default recurrent decoder.
 ``modes-accuracy``: one model per ``encoder_mode``: test MSE and seconds per epoch.
 ``--start persistence`` fits every model from persistence instead of the fitted mix (the
 network then has to learn what the mix gives; runs under ``--out/<claim>_persistence/``).
@@ -447,43 +448,54 @@ def _transform_params(D: int, R: int = 16) -> tuple[int, int]:
     return sum(p.numel() for p in itn.parameters()), sum(p.numel() for p in mha.parameters())
 
 
-def mha(task: SmallTask, seeds, widths, out: Path) -> str:
+#: encoders of the ``mha`` claim: (label, network class swapped in?, decoder)
+MHA_ENCODERS = {
+    "itnet": ("ITNet (low-rank MLP kernel)", False, "attention"),
+    "mha": ("nn.MultiheadAttention", True, "attention"),
+    "itnet-recurrent": ("ITNet, recurrent decoder (the default)", False, "recurrent"),
+}
+
+
+def mha(task: SmallTask, seeds, widths, out: Path, encoders=("itnet", "mha")) -> str:
     data = _small_task(task)
     jobs = []
     for D in widths:
-        for enc in ("itnet", "mha"):
+        for enc in encoders:
             for seed in seeds:
                 jobs.append((f"{enc}_D{D}_seed{seed}", {"encoder": enc, "D": D, "seed": seed}))
 
     def runner(spec):
         t = SmallTask(**{**task.__dict__, "d_model": spec["D"]})
-        cls = _mha_itnet() if spec["encoder"] == "mha" else None
-        return _fit_run(t, data, spec["seed"], model_cls=cls, decoder="attention")
+        _, swap, decoder = MHA_ENCODERS[spec["encoder"]]
+        cls = _mha_itnet() if swap else None
+        return _fit_run(t, data, spec["seed"], model_cls=cls, decoder=decoder)
 
     recs = _runs(task.runs_dir("mha"), out, jobs, runner)
     _summary(task.runs_dir("mha"), out, task, recs, {"widths": list(widths)})
     lines = [
         _header(task, data, seeds, recs).replace(f"d_model {task.d_model}", "d_model D"),
-        "Both encoders with the attention decoder; 2 blocks, rank 16.",
+        "Both encoders with the attention decoder (unless the row says otherwise); 2 blocks, "
+        "rank 16.",
         "",
         "| D | encoder | transform params | encoder params | model params | test MSE (mean ± sd) "
         "| vs MHA | s / epoch | stuck |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for D in widths:
-        tp = dict(zip(("itnet", "mha"), _transform_params(D), strict=True))
+        itn, mh = _transform_params(D)
+        tp = {"itnet": itn, "mha": mh, "itnet-recurrent": itn}
         means = {}
-        for enc in ("mha", "itnet"):
+        for enc in encoders:
             rs = [r for r in recs if r["encoder"] == enc and r["D"] == D and not r["diverged"]]
             means[enc] = sum(r["test_mse"] for r in rs) / max(len(rs), 1)
-        for enc in ("itnet", "mha"):
+        for enc in encoders:
             rs = [r for r in recs if r["encoder"] == enc and r["D"] == D]
             ok = [r for r in rs if not r["diverged"]]
-            rel = means[enc] / means["mha"] - 1 if means["mha"] else math.nan
+            rel = means[enc] / means["mha"] - 1 if means.get("mha") else math.nan
             secs = sum(r["s_per_epoch"] for r in ok) / max(len(ok), 1)
-            label = "ITNet (low-rank MLP kernel)" if enc == "itnet" else "nn.MultiheadAttention"
             lines.append(
-                f"| {D} | {label} | {tp[enc]:,} | {ok[0]['encoder_params'] if ok else 0:,} "
+                f"| {D} | {MHA_ENCODERS[enc][0]} | {tp[enc]:,} "
+                f"| {ok[0]['encoder_params'] if ok else 0:,} "
                 f"| {ok[0]['n_params'] if ok else 0:,} | {_mean_sd([r['test_mse'] for r in ok])} "
                 f"| {rel:+.1%} | {secs:.2f} | {sum(r['stuck'] for r in ok)}/{len(rs)} |"
             )
@@ -527,6 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=None)
     p.add_argument("--lrs", nargs="+", type=float, default=[1e-3, 1e-2])
     p.add_argument("--widths", nargs="+", type=int, default=[64, 128, 256])
+    p.add_argument("--encoders", nargs="+", choices=list(MHA_ENCODERS), default=["itnet", "mha"])
     small = SmallTask()
     for f in ("n_train", "n_test", "length", "test_h", "d_model", "windows_per_series"):
         p.add_argument(f"--{f.replace('_', '-')}", type=type(getattr(small, f)),
@@ -546,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.claim == "kwn":
         print(kwn(task, args.seeds or [0, 1, 2, 3, 4], args.lrs, args.out))
     elif args.claim == "mha":
-        print(mha(task, args.seeds or [0, 1, 2], args.widths, args.out))
+        print(mha(task, args.seeds or [0, 1, 2], args.widths, args.out, args.encoders))
     else:
         print(modes_accuracy(task, args.seeds or [0], args.out))
     return 0

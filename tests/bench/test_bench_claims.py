@@ -48,13 +48,15 @@ def test_kwn(claims, tmp_path, capsys):
 
 
 def test_mha(claims, tmp_path, capsys):
-    args = ["mha", "--seeds", "0", "--widths", "8", *TINY, "--out", str(tmp_path)]
+    args = ["mha", "--seeds", "0", "--widths", "8", "--encoders", "itnet", "mha",
+            "itnet-recurrent", *TINY, "--out", str(tmp_path)]  # fmt: skip
     assert claims.main(args) == 0
     rows = _table(capsys.readouterr().out)
     assert "transform params" in rows[0] and "vs MHA" in rows[0]
     assert any("nn.MultiheadAttention" in r for r in rows) and any("ITNet" in r for r in rows[2:])
     runs = json.loads((tmp_path / "mha.json").read_text())["runs"]
-    assert {r["encoder"] for r in runs} == {"itnet", "mha"}
+    assert {r["encoder"] for r in runs} == {"itnet", "mha", "itnet-recurrent"}
+    assert len(rows) == 2 + 3 and "recurrent decoder" in rows[-1]
     assert all(not r["diverged"] for r in runs)
 
 
