@@ -119,6 +119,7 @@ PARAMETER_CONSTRAINTS = {
     "oscillatory": _bool(),
     "selective": _bool(),
     "kwn": _bool(),
+    "integral_norm": _bool(),
     "weights": _options("uniform", "gap"),
     "start": _options("mix", "persistence"),
     "periodic": ((lambda v: v == "auto" or isinstance(v, bool)), "'auto', True or False"),

@@ -173,6 +173,7 @@ def _model_config(est, ragged, unit, cov: Covariates, plan, period_grid) -> ITNe
         oscillatory=est.oscillatory,
         selective=est.selective,
         kwn=est.kwn,
+        integral_norm=est.integral_norm,
         weights=est.weights,
         start=est.start,
         period_f_min=0.0 if period_grid is None else period_grid[0],

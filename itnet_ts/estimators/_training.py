@@ -34,12 +34,14 @@ __all__ = [
 class TrainResult:
     """``best_epoch``: the epoch whose weights were kept, ``-1`` for the untrained start (with
     ``keep_start``: no epoch beat it on validation); ``start_val_loss``: the start's
-    validation loss (``None`` when it was not scored)."""
+    validation loss (``None`` when it was not scored); ``grad_norms``: the gradient norm of
+    every training step, before clipping (``clip_grad_norm_``'s total norm)."""
 
     best_epoch: int
     best_val_loss: float
     history: list[dict] = field(default_factory=list)
     start_val_loss: float | None = None
+    grad_norms: list[float] = field(default_factory=list)
 
 
 LOSSES = ("mse", "mae", "mse+mae", "pinball")
@@ -188,6 +190,7 @@ def fit_model(
     validate = steps.validator(val_batches, val_score)  # None: no validation
     opt, sched = _optimizer(model, learning_rate, weight_decay, schedule, max_epochs)
     best, best_state = TrainResult(best_epoch=-1, best_val_loss=math.inf), None
+    best.grad_norms = steps.grad_norms  # one list, filled step by step
     if keep_start and validate is not None:
         best.start_val_loss = start_loss = validate()
         if math.isfinite(start_loss):
@@ -244,6 +247,7 @@ class _Steps:
     channel_weights: torch.Tensor | None
     grad_clip: float
     distributed: object | None
+    grad_norms: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -293,6 +297,7 @@ class _Steps:
             grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
             if not torch.isfinite(grad_norm):  # a step with NaN/inf gradients poisons the weights
                 _diverged(epoch, "gradient norm", float(grad_norm))
+            self.grad_norms.append(float(grad_norm))
             opt.step()
             total += float(sse.detach())
             count += int(n)

@@ -42,8 +42,9 @@ class ITNetForecaster(BaseEstimator):
         time_unit: the unit of the model's time coordinates (``"1h"``, a number for numeric
             time). ``None``: the median positive gap between time points.
         max_history: time points of history fed to the encoder (the most recent ones).
-        d_model, n_layers, rank, dropout, oscillatory, selective, kwn, weights: ITNet
-            architecture (see ``ITNetConfig``).
+        d_model, n_layers, rank, dropout, oscillatory, selective, kwn, integral_norm, weights:
+            ITNet architecture (see ``ITNetConfig``; ``integral_norm=False`` drops the LayerNorm
+            on the integral's output, an ablation).
         start: what the forecast starts from, before the network's learned correction:
             ``"mix"`` (default: a combination of simple predictors -- last value, history
             mean, recent mean, damped trend, smooth mean, global mean -- weighted per channel,
@@ -117,6 +118,7 @@ class ITNetForecaster(BaseEstimator):
         oscillatory: bool = False,
         selective: bool = False,
         kwn: bool = False,
+        integral_norm: bool = True,
         weights: str = "uniform",
         start: str = "mix",
         periodic: str | bool = "auto",
@@ -149,6 +151,7 @@ class ITNetForecaster(BaseEstimator):
         self.oscillatory = oscillatory
         self.selective = selective
         self.kwn = kwn
+        self.integral_norm = integral_norm
         self.weights = weights
         self.start = start
         self.periodic = periodic

@@ -23,6 +23,10 @@ class ITNetConfig:
     oscillatory: learn oscillatory poles ``exp(-lam L) cos(omega L)`` (seasonality).
     selective: modulate the elapsed time per step by a softplus selectivity of ``h_n``.
     kwn: kernel-weight normalisation (divide each pole by its kernel mass).
+    integral_norm: the LayerNorm on the integral's output (each encoder transform's, and the
+        decoder's on its read of the history: ``norm_out`` / ``attn_norm``), the paper's
+        "LayerNorm on the integral". False drops them (an ablation; configs saved before the
+        field load with True).
     weights: importance weights of observations: "uniform" (1 each) or "gap" (elapsed time,
         capped at ``gap_cap``) — the quadrature of ``int K(tau, s) v(s) ds``.
     n_outputs: outputs per query (1 point forecast + quantiles).
@@ -81,6 +85,7 @@ class ITNetConfig:
     oscillatory: bool = False
     selective: bool = False
     kwn: bool = False
+    integral_norm: bool = True
     weights: str = "uniform"
     gap_cap: float = 10.0
     n_outputs: int = 1

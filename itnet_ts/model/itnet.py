@@ -98,10 +98,12 @@ class ITNet(nn.Module):
                 selective=cfg.selective,
                 kwn=cfg.kwn,
                 mode=cfg.encoder_mode,
+                integral_norm=cfg.integral_norm,
             )
             for _ in range(cfg.n_layers)
         )
-        self.norm_out = nn.LayerNorm(D)
+        # the LayerNorm on the decoder's read of the integral (off: integral_norm=False)
+        self.norm_out = nn.LayerNorm(D) if cfg.integral_norm else nn.Identity()
         self.channel_emb = nn.Embedding(C, D)
         if cfg.integration not in ("exact", "monte_carlo"):
             raise ValueError(
@@ -151,7 +153,7 @@ class ITNet(nn.Module):
         if cfg.decoder != "recurrent":
             self.mem_time = nn.Linear(self.time_feat.out_dim, D)  # key time features
             self.attn = AttentionTransform(D, cfg.attn_lag_hidden)
-            self.attn_norm = nn.LayerNorm(D)
+            self.attn_norm = nn.LayerNorm(D) if cfg.integral_norm else nn.Identity()
         self.head = nn.Sequential(
             nn.Linear(3 * D, D), nn.GELU(), nn.Linear(D, D), nn.GELU(), nn.Linear(D, cfg.n_outputs)
         )

@@ -48,7 +48,8 @@ class RecurrentTransform(nn.Module):
 
     ``u = V h``, kernel factors ``B_n, C_n = MLP(h_n)`` (low rank R; with ``lag_only``, learned
     constants instead, so the kernel depends on the lag alone), decays ``lam > 0`` per (D, R),
-    optional oscillatory ``omega`` and selectivity; output ``LayerNorm(y) W_o``. ``mode``
+    optional oscillatory ``omega`` and selectivity; output ``LayerNorm(y) W_o`` (``y W_o`` with
+    ``integral_norm=False``). ``mode``
     (settable) picks the evaluation: "recurrent" (the scan), "attention" or "conv" (the
     quadratic causal sums of ``recurrent_quadratic``; "conv" needs ``lag_only``). A step with
     an initial state (streaming) always runs the scan.
@@ -65,6 +66,7 @@ class RecurrentTransform(nn.Module):
         selective: bool = False,
         kwn: bool = False,
         mode: str = "recurrent",
+        integral_norm: bool = True,
     ):
         super().__init__()
         D, R = d_model, rank
@@ -93,7 +95,7 @@ class RecurrentTransform(nn.Module):
         self.sel = nn.Linear(D, D) if selective else None
         self.skip = nn.Parameter(torch.zeros(D))
         self.kwn = kwn
-        self.norm = nn.LayerNorm(D)
+        self.norm = nn.LayerNorm(D) if integral_norm else nn.Identity()
         self.out = nn.Linear(D, D)
         self.mode = "recurrent"
         self.set_mode(mode)

@@ -48,6 +48,7 @@ SKLEARN_CHECKS = [
 BAD = {
     "horizon": -1, "time_unit": 0, "max_history": 0, "d_model": 0, "n_layers": 1.5,
     "rank": None, "dropout": 1.0, "oscillatory": "yes", "selective": 1, "kwn": None,
+    "integral_norm": "no",
     "weights": "gaps", "quantiles": [0.0, 0.5], "level": [100], "max_epochs": 0,
     "batch_size": -3, "learning_rate": 0.0, "patience": 0, "windows_per_series": 0,
     "scaling": "minmax", "duplicates": "first", "device": "tpu", "random_state": -1,
