@@ -112,12 +112,14 @@ def _mix_data(model: ITNet, batch_iter, device, max_queries: int | None):
             break
     if n == 0:
         return None
-    return tuple(torch.cat(x) for x in (P, F, chan, y))
+    # predictor- / feature-major (K, N) and (F, N): the layout of ``BaselineMix.mse_columns``
+    return (torch.cat(P).t().contiguous(), torch.cat(F).t().contiguous(), torch.cat(chan),
+            torch.cat(y))  # fmt: skip
 
 
 def _mix_mse(mix, data) -> float:
-    P, F, chan, y = data
-    return float((((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean().detach())
+    with torch.no_grad():
+        return float(mix.mse_columns(*data))
 
 
 def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]:
@@ -128,9 +130,7 @@ def _fit_mix(mix, data, steps: int, learning_rate: float) -> tuple[float, float]
         before = _mix_mse(mix, data)
         for _ in range(steps):
             opt.zero_grad(set_to_none=True)
-            P, F, chan, y = data
-            loss = (((mix.weights(chan, F) * P).sum(-1) - y) ** 2).mean()
-            loss.backward()
+            mix.mse_columns(*data).backward()
             opt.step()
         after = _mix_mse(mix, data)
     for p in params:

@@ -177,3 +177,15 @@ class BaselineMix(nn.Module):
     def forward(self, P: Tensor, q_chan: Tensor, lead_feat: Tensor) -> tuple[Tensor, Tensor]:
         w = self.weights(q_chan, lead_feat)
         return (w * P).sum(-1), w
+
+    def mse_columns(self, P_t: Tensor, feat_t: Tensor, q_chan: Tensor, y: Tensor) -> Tensor:
+        """The MSE of the mixed forecast over N flat targets, predictors and features stored
+        predictor- / feature-major: ``P_t`` (K, N), ``feat_t`` (F, N), ``q_chan`` (N,), ``y``
+        (N,). The same value as ``forward`` on the (N, K) / (N, F) layout, about 3x faster on
+        a CPU for the full-batch fit of ``fit_start`` (wide matrix products, the softmax over
+        K rows of length N instead of N rows of length K)."""
+        z = self.chan.t()[:, q_chan] + torch.addmm(
+            self.lead.bias[:, None], self.lead.weight * self.use, feat_t
+        )
+        e = (z - z.detach().amax(0, keepdim=True)).exp()
+        return (((e * P_t).sum(0) / e.sum(0) - y) ** 2).mean()

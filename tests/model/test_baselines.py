@@ -189,3 +189,28 @@ def test_trend_extrapolation_is_damped_and_bounded():
     assert 0 < float(trend[1]) < 0.05 + 1e-6  # slope 0.1, damped
     assert float(trend[2]) == pytest.approx(float(trend[3]), rel=1e-4)  # saturates
     assert float(trend[3]) < 1.0
+
+
+def test_mix_mse_columns_equals_the_forward_mse_and_its_gradients():
+    """``fit_start``'s column-major fast path is the same loss as ``forward`` (values and
+    gradients), including the feature mask ``use`` and large logits."""
+    from itnet_ts.model.baselines import BaselineMix
+
+    g = torch.Generator().manual_seed(0)
+    C, K, F, N = 5, 6, 9, 700
+    mix = BaselineMix(C, F, K)
+    with torch.no_grad():
+        mix.chan.copy_(torch.randn(C, K, generator=g) * 30)  # softmax far from uniform
+        mix.lead.weight.copy_(torch.randn(K, F, generator=g))
+        mix.lead.bias.copy_(torch.randn(K, generator=g))
+        mix.use[F - 3 :] = 0.0
+    P, feat = torch.randn(N, K, generator=g), torch.randn(N, F, generator=g)
+    chan, y = torch.randint(0, C, (N,), generator=g), torch.randn(N, generator=g)
+
+    ref = ((mix(P, chan, feat)[0] - y) ** 2).mean()
+    ref_grads = torch.autograd.grad(ref, list(mix.parameters()))
+    fast = mix.mse_columns(P.t().contiguous(), feat.t().contiguous(), chan, y)
+    fast_grads = torch.autograd.grad(fast, list(mix.parameters()))
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
