@@ -212,5 +212,5 @@ def test_mix_mse_columns_equals_the_forward_mse_and_its_gradients():
     fast = mix.mse_columns(P.t().contiguous(), feat.t().contiguous(), chan, y)
     fast_grads = torch.autograd.grad(fast, list(mix.parameters()))
     torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
-    for a, b in zip(fast_grads, ref_grads):
+    for a, b in zip(fast_grads, ref_grads, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
