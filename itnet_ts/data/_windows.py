@@ -26,6 +26,7 @@ __all__ = [
     "hold_out_windows",
     "make_batch",
     "relative_times",
+    "rolling_windows",
     "scatter_queries",
     "select_windows",
     "training_windows",
@@ -240,6 +241,33 @@ def validation_windows(ragged: RaggedSeries, horizon: float) -> tuple[WindowSet,
         np.array(cuts, np.int64),
         np.array(ends, np.int64),
     ), train_end
+
+
+def rolling_windows(ragged: RaggedSeries, horizon: float, per_series: int = 32) -> WindowSet:
+    """Rolling-origin windows over whole series, for scoring predictors that need no training:
+    cutoffs at up to ``per_series`` time points of each series, evenly spaced among the points
+    with at least one earlier point and a later one within ``horizon`` (deterministic, no
+    random draw); the targets are the observed entries in ``(cutoff, cutoff + horizon]``."""
+    series, starts, cuts, tgt_ends = [], [], [], []
+    for s in range(ragged.n_series):
+        a, b = int(ragged.indptr[s]), int(ragged.indptr[s + 1])
+        t = ragged.times[a:b]
+        ok = np.nonzero((t[1:] - t[:-1]) <= horizon)[0]
+        ok = ok[ok >= 1]  # >= 2 history points, like the validation windows
+        if len(ok) > per_series:
+            ok = ok[np.unique(np.round(np.linspace(0, len(ok) - 1, per_series)).astype(int))]
+        for k in ok:
+            series.append(s)
+            starts.append(a)
+            cuts.append(a + int(k))
+            tgt_ends.append(a + int(np.searchsorted(t, t[k] + horizon, side="right")))
+    return _targets_windows(
+        ragged,
+        np.array(series, np.int64),
+        np.array(starts, np.int64),
+        np.array(cuts, np.int64),
+        np.array(tgt_ends, np.int64),
+    )
 
 
 def training_windows(

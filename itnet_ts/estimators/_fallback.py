@@ -17,11 +17,17 @@ from itnet_ts.estimators._batches import stored_batches
 from itnet_ts.model.itnet import ITNet
 
 __all__ = [
+    "BASELINE_CHOICES",
     "FALLBACK_BASELINES",
     "FALLBACK_MARGIN_SE",
+    "add_scores",
     "apply_fallback",
+    "baseline_contest",
+    "baseline_scores",
+    "choose_baselines",
     "fit_start",
     "paired_margin",
+    "rolling_baseline_scores",
     "select_fallback",
     "summarise_validation",
     "validation_scores",
@@ -147,10 +153,11 @@ def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
     "windows": (C,), "d1": {baseline: (C,)}, "d2": {baseline: (C,)}}`` (numpy float64):
     ``windows`` counts the validation windows with a target of the channel; ``d1`` / ``d2``
     sum, over those windows, the window's squared-error sum of the model minus the baseline's
-    and its square. The baselines are computed from the batch alone (0 = the channel's
-    training mean where a channel was never observed in the history)."""
+    and its square; ``b1`` / ``b2`` (C,) the same for persistence minus the history mean (the
+    choice between the baselines). The baselines are computed from the batch alone (0 = the
+    channel's training mean where a channel was never observed in the history)."""
     C = model.cfg.n_channels
-    out = {k: np.zeros(C) for k in ("count", "model", "windows", *FALLBACK_BASELINES)}
+    out = {k: np.zeros(C) for k in ("count", "model", "windows", "b1", "b2", *FALLBACK_BASELINES)}
     out["d1"] = {k: np.zeros(C) for k in FALLBACK_BASELINES}
     out["d2"] = {k: np.zeros(C) for k in FALLBACK_BASELINES}
     model.eval()
@@ -177,6 +184,77 @@ def validation_scores(model: ITNet, batch_iter, device: torch.device) -> dict:
                 d = per_window["model"] - per_window[name]  # 0 where the window lacks c
                 out["d1"][name] += d.sum(0).cpu().numpy()
                 out["d2"][name] += (d * d).sum(0).cpu().numpy()
+            d = per_window["persistence"] - per_window["history_mean"]
+            out["b1"] += d.sum(0).cpu().numpy()
+            out["b2"] += (d * d).sum(0).cpu().numpy()
+    return out
+
+
+def baseline_scores(ragged, windows, scaler, max_history: int | None) -> dict:
+    """Per-channel squared-error sums and counts (scaled units) of each simple baseline of
+    :data:`FALLBACK_BASELINES` on ``windows`` over ``ragged``, computed as the model computes
+    them (the last observed value and the mean of the channel in the window's history, its
+    last ``max_history`` points; 0 = the training mean where the channel was never observed),
+    without the network. Returns ``{"count": (C,), "windows": (C,), "persistence": (C,),
+    "history_mean": (C,), "b1": (C,), "b2": (C,)}`` (numpy float64): ``b1`` / ``b2`` sum,
+    over the windows with a target of the channel, the window's squared-error sum of
+    persistence minus the history mean's and its square."""
+    C = len(ragged.channels)
+    out = {k: np.zeros(C) for k in ("count", "windows", "b1", "b2", *FALLBACK_BASELINES)}
+    for w in range(len(windows)):
+        a, b = int(windows.hist_start[w]), int(windows.hist_end[w])
+        if max_history is not None:
+            a = max(a, b - max_history)
+        m = ragged.mask[a:b]
+        v = np.where(m, scaler.transform(np.where(m, ragged.values[a:b], 0.0)), 0.0)
+        cnt = m.sum(0)
+        last_idx = (b - a) - 1 - np.argmax(m[::-1], axis=0)
+        last = np.where(cnt > 0, v[last_idx, np.arange(C)], 0.0) if b > a else np.zeros(C)
+        mean = v.sum(0) / np.maximum(cnt, 1)
+        qa, qb = int(windows.q_indptr[w]), int(windows.q_indptr[w + 1])
+        ch = windows.q_chan[qa:qb]
+        y = windows.q_target[qa:qb]
+        known = np.isfinite(y)
+        ch, y = ch[known], scaler.transform(y[known], ch[known])
+        if len(ch) == 0:
+            continue
+        out["count"] += np.bincount(ch, minlength=C)
+        out["windows"] += np.bincount(ch, minlength=C) > 0
+        e_last = np.bincount(ch, weights=(last[ch] - y) ** 2, minlength=C)
+        e_mean = np.bincount(ch, weights=(mean[ch] - y) ** 2, minlength=C)
+        out["persistence"] += e_last
+        out["history_mean"] += e_mean
+        out["b1"] += e_last - e_mean
+        out["b2"] += (e_last - e_mean) ** 2
+    return out
+
+
+def add_scores(a: dict, b: dict) -> dict:
+    """The sums of two :func:`baseline_scores` results."""
+    return {k: a[k] + b[k] for k in a}
+
+
+def rolling_baseline_scores(data, max_history: int | None, per_series: int = 32) -> dict:
+    """:func:`baseline_scores` on more windows than the validation ones, for the choice
+    between the baselines (they need no training, so any window of the fitted data is fair):
+    rolling-origin windows over the whole fitted series (``rolling_windows``: up to
+    ``per_series`` cutoffs per series, fewer when there are many series), or with
+    ``fit(cutoffs=...)`` every series' window at its cutoff; plus the validation windows when
+    they come from other series (``val_df``) or from the fixed windows' held-out fifth."""
+    from itnet_ts.data._windows import rolling_windows
+
+    if data.fixed is not None:
+        out = baseline_scores(data.ragged, data.fixed, data.scaler, max_history)
+    else:
+        k = int(min(per_series, max(2, math.ceil(20_000 / max(data.ragged.n_series, 1)))))
+        windows = rolling_windows(data.ragged, data.horizon, k)
+        out = baseline_scores(data.ragged, windows, data.scaler, max_history)
+    if data.val_windows is not None and (
+        data.fixed is not None or data.val_ragged is not data.ragged
+    ):
+        out = add_scores(
+            out, baseline_scores(data.val_ragged, data.val_windows, data.scaler, max_history)
+        )
     return out
 
 
@@ -201,15 +279,84 @@ def paired_margin(scores: dict, c: int, name: str) -> tuple[float, float]:
     return float(mean), float(np.sqrt(var / n))
 
 
-def select_fallback(scores: dict, margin_se: float = FALLBACK_MARGIN_SE) -> np.ndarray:
+#: two-sided 5% critical values of Student's t with 1..30 degrees of freedom (1.96 beyond):
+#: the validation windows choose between the baselines only when their paired difference is
+#: this many standard errors from 0.
+_T975 = (12.71, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)  # fmt: skip
+
+#: how the simple baseline a channel falls back to is chosen (``ITNetForecaster(baseline_choice=)``):
+#: "validation": the one with the lower MSE on the validation windows; "rolling": the same
+#: where the validation windows separate the two (paired t-test, 5% two-sided), else the one
+#: with the lower MSE on rolling-origin windows over the fitted series (many more targets).
+BASELINE_CHOICES = ("rolling", "validation")
+
+
+def _paired(n: float, s1: float, s2: float) -> tuple[float, float]:
+    """Mean and standard error of a per-window difference from its count, sum and sum of
+    squares (se nan under 2 windows)."""
+    if n < 1:
+        return float("nan"), float("nan")
+    mean = s1 / n
+    if n < 2:
+        return float(mean), float("nan")
+    return float(mean), float(np.sqrt(max(s2 - n * mean * mean, 0.0) / (n - 1) / n))
+
+
+def baseline_contest(scores: dict, c: int) -> dict:
+    """Persistence minus history mean on channel ``c`` of ``scores`` (validation or
+    rolling): windows, targets, the MSE of each, the mean per-window difference, its standard
+    error, t and whether it separates the two (|t| beyond the 5% two-sided critical value)."""
+    n = float(scores["windows"][c])
+    mean, se = _paired(n, float(scores["b1"][c]), float(scores["b2"][c]))
+    t = mean / se if np.isfinite(se) and se > 0 else float("nan")
+    crit = _T975[int(n) - 2] if 2 <= n <= 31 else 1.96
+    count = float(scores["count"][c])
+    return {
+        "n_windows": int(n),
+        "n_targets": int(count),
+        **{f"mse_{k}": float(scores[k][c] / count) if count else None for k in FALLBACK_BASELINES},
+        "persistence_minus_history_mean": {"per_window": mean, "se": se, "t": t},
+        "separates": bool(np.isfinite(t) and abs(t) > crit),
+    }
+
+
+def choose_baselines(scores: dict, rolling: dict | None, choice: str = "rolling") -> list:
+    """Per channel, ``(baseline name, what decided)`` of the simple baseline the network is
+    compared with: see :data:`BASELINE_CHOICES` (``rolling``: :func:`rolling_baseline_scores`,
+    None = the validation windows decide)."""
+    if choice not in BASELINE_CHOICES:
+        raise ValueError(f"baseline_choice must be one of {list(BASELINE_CHOICES)}, got {choice!r}")
+    out = []
+    for c in range(len(scores["count"])):
+        by_val = min(FALLBACK_BASELINES, key=lambda k: scores[k][c])
+        if choice == "validation" or rolling is None or rolling["count"][c] == 0:
+            out.append((by_val, "validation windows"))
+        elif "b1" in scores and baseline_contest(scores, c)["separates"]:
+            out.append((by_val, "validation windows (they separate the baselines)"))
+        else:
+            by_roll = min(FALLBACK_BASELINES, key=lambda k: rolling[k][c])
+            out.append((by_roll, "rolling windows (the validation windows do not separate them)"))
+    return out
+
+
+def select_fallback(
+    scores: dict,
+    margin_se: float = FALLBACK_MARGIN_SE,
+    rolling: dict | None = None,
+    choice: str = "rolling",
+) -> np.ndarray:
     """Per channel (C,): 0 to keep the network, else the ``FALLBACK_BASELINES`` code of the
-    simple baseline with the lowest validation error, unless the network beats that baseline
-    by more than ``margin_se`` standard errors of the paired per-window difference (a win
-    within the noise of a small validation set does not count; with fewer than two windows,
-    any win counts)."""
+    simple baseline of :func:`choose_baselines` (without ``rolling``: the one with the lowest
+    validation error), unless the network beats that baseline on the validation windows by
+    more than ``margin_se`` standard errors of the paired per-window difference (a win within
+    the noise of a small validation set does not count; with fewer than two windows, any win
+    counts)."""
     codes = np.zeros(len(scores["count"]), np.int64)
+    chosen = choose_baselines(scores, rolling, choice)
     for c in np.nonzero(scores["count"] > 0)[0]:
-        name = min(FALLBACK_BASELINES, key=lambda k: scores[k][c])
+        name = chosen[c][0]
         mean, se = paired_margin(scores, c, name) if "d1" in scores else (np.nan, np.nan)
         if np.isfinite(se):
             keep = mean + margin_se * se < 0
@@ -219,9 +366,18 @@ def select_fallback(scores: dict, margin_se: float = FALLBACK_MARGIN_SE) -> np.n
     return codes
 
 
-def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
+def summarise_validation(
+    scores: dict,
+    codes: np.ndarray,
+    channels,
+    rolling: dict | None = None,
+    choice: str = "validation",
+) -> dict:
     """The validation MSE (scaled units) of the network, of each baseline and of the fitted
-    model after the per-channel fallback, overall and per channel."""
+    model after the per-channel fallback, overall and per channel; per channel also which
+    baseline the network was compared with and what chose it (``baseline_choice``: the
+    persistence-vs-history-mean contest on the validation windows and, with ``rolling``, on
+    the rolling windows)."""
     n = scores["count"]
     total = max(float(n.sum()), 1.0)
     names = ("model", *FALLBACK_BASELINES)
@@ -229,16 +385,34 @@ def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
     for name, code in FALLBACK_BASELINES.items():
         chosen = np.where(codes == code, scores[name], chosen)
     inv = {code: name for name, code in FALLBACK_BASELINES.items()}
+    picks = choose_baselines(scores, rolling, choice)
     per_channel = {}
     for c, ch in enumerate(channels):
         row = {"n_targets": int(n[c]), "n_windows": int(scores.get("windows", n)[c])}
         row.update({k: float(scores[k][c] / n[c]) if n[c] else None for k in names})
         if n[c] and "d1" in scores:
-            best = min(FALLBACK_BASELINES, key=lambda k: scores[k][c])
+            best = picks[c][0]
             mean, se = paired_margin(scores, c, best)
             row["network_minus_best_baseline"] = {"baseline": best, "per_window": mean, "se": se}
+            row["network_minus_each_baseline"] = {
+                k: dict(zip(("per_window", "se"), paired_margin(scores, c, k), strict=True))
+                for k in FALLBACK_BASELINES
+            }
+            bc = {"baseline": best, "decided_by": picks[c][1]}
+            if "b1" in scores:
+                bc["validation"] = baseline_contest(scores, c)
+            if rolling is not None and choice == "rolling":
+                bc["rolling"] = baseline_contest(rolling, c)
+            row["baseline_choice"] = bc
         row["uses"] = "network" if codes[c] == 0 else inv[int(codes[c])]
         per_channel[str(ch)] = row
+    how = (
+        "the better baseline on the validation windows where they separate persistence and "
+        "the history mean (paired t-test, 5% two-sided), else the better one on rolling-origin "
+        "windows over the fitted series"
+        if choice == "rolling" and rolling is not None
+        else "the better baseline on the validation windows"
+    )
     return {
         "n_targets": int(n.sum()),
         "mse_network": float(scores["model"].sum() / total),
@@ -246,24 +420,32 @@ def summarise_validation(scores: dict, codes: np.ndarray, channels) -> dict:
         "mse_fitted": float(chosen.sum() / total),
         "units": "scaled (each channel standardised on the training data)",
         "fallback": {str(channels[c]): inv[int(codes[c])] for c in np.nonzero(codes)[0]},
-        "rule": f"network kept where it beats the best baseline by > {FALLBACK_MARGIN_SE:g} "
-        "standard error(s) of the paired per-window difference",
+        "baseline_choice": choice,
+        "rule": f"network kept where it beats the baseline ({how}) by > {FALLBACK_MARGIN_SE:g} "
+        "standard error(s) of the paired per-window difference on the validation windows",
         "per_channel": per_channel,
     }
 
 
 def apply_fallback(
-    model: ITNet, val_store: BatchStore | None, batch_size: int, device, channels
+    model: ITNet,
+    val_store: BatchStore | None,
+    batch_size: int,
+    device,
+    channels,
+    rolling: dict | None = None,
+    choice: str = "rolling",
 ) -> dict:
     """Score the trained network and the simple baselines on the validation windows; set
-    the model's per-channel fallback where a baseline did better, and warn. Returns the
-    summary ``get_fitted_summary()["validation"]`` shows."""
+    the model's per-channel fallback where the network did not beat the baseline chosen by
+    :func:`choose_baselines` (``rolling``: :func:`rolling_baseline_scores`), and warn.
+    Returns the summary ``get_fitted_summary()["validation"]`` shows."""
     if val_store is None:
         return {"n_targets": 0, "note": "no validation windows: nothing was checked"}
     scores = validation_scores(model, stored_batches(val_store, batch_size), device)
-    codes = select_fallback(scores)
+    codes = select_fallback(scores, rolling=rolling, choice=choice)
     model.fallback.copy_(torch.as_tensor(codes))
-    summary = summarise_validation(scores, codes, channels)
+    summary = summarise_validation(scores, codes, channels, rolling, choice)
     if summary["fallback"]:
         chans = summary["fallback"]
         warnings.warn(

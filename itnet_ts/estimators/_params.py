@@ -134,6 +134,7 @@ PARAMETER_CONSTRAINTS = {
     "scaling": _options("standard", "none"),
     "channel_weights": _channel_weights(),
     "duplicates": _options("error", "mean", "last"),
+    "baseline_choice": _options("rolling", "validation"),
     "device": _options("auto", "cpu", "cuda"),
     "strategy": _options("auto", "single", "ddp"),
     "random_state": _none_or(_int(0)),

@@ -19,7 +19,7 @@ from itnet_ts.estimators._batches import TrainingBatches, predict_windows
 from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._covariates import futr_at_queries
 from itnet_ts.estimators._engine import seeded, train_network, training_strategy
-from itnet_ts.estimators._fallback import apply_fallback, fit_start
+from itnet_ts.estimators._fallback import apply_fallback, fit_start, rolling_baseline_scores
 from itnet_ts.estimators._prepare import duration, ingest_new, prepare_training
 from itnet_ts.estimators._quantiles import forecast_columns
 from itnet_ts.estimators._state import FittedState
@@ -97,6 +97,13 @@ class ITNetForecaster(BaseEstimator):
             squared errors (channels not named weigh 1). Pick the one your metric uses.
         duplicates: what to do with repeated (series, time, channel) rows:
             ``"error"``, ``"mean"`` or ``"last"``.
+        baseline_choice: which simple baseline the trained network is checked against at the
+            end of ``fit`` (and falls back to where it does not beat it): ``"rolling"``
+            (default) the better of persistence and the history mean on the validation
+            windows where those separate the two (paired t-test, 5% two-sided), else the better
+            one on rolling-origin windows over the fitted series (baselines need no training,
+            so many more targets count); ``"validation"``: the better one on the validation
+            windows alone. The network is always compared on the validation windows.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
         strategy: ``"single"`` (one process), ``"ddp"`` (data-parallel over the processes of a
             ``torch.distributed`` group, e.g. started by ``torchrun``; ``batch_size`` stays the
@@ -136,6 +143,7 @@ class ITNetForecaster(BaseEstimator):
         scaling: str = "standard",
         channel_weights: str | dict = "scaled",
         duplicates: str = "error",
+        baseline_choice: str = "rolling",
         device: str = "auto",
         strategy: str = "auto",
         random_state: int | None = 0,
@@ -169,6 +177,7 @@ class ITNetForecaster(BaseEstimator):
         self.scaling = scaling
         self.channel_weights = channel_weights
         self.duplicates = duplicates
+        self.baseline_choice = baseline_choice
         self.device = device
         self.strategy = strategy
         self.random_state = random_state
@@ -235,9 +244,13 @@ class ITNetForecaster(BaseEstimator):
             )  # fmt: skip
             result = train_network(model, batches, strategy, self)
         check_converged(result)
+        rolling = None
+        if self.baseline_choice == "rolling" and batches.val_store is not None:
+            rolling = rolling_baseline_scores(data, self.max_history)
         validation = apply_fallback(
-            model, batches.val_store, self.batch_size, strategy.device, data.spec.channels
-        )
+            model, batches.val_store, self.batch_size, strategy.device, data.spec.channels,
+            rolling=rolling, choice=self.baseline_choice,
+        )  # fmt: skip
         validation.update(
             start={**start, "val_loss": result.start_val_loss}, periodic=data.periodic
         )

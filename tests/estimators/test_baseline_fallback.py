@@ -197,3 +197,126 @@ def test_a_win_within_the_noise_of_the_check_falls_back_to_the_best_baseline():
     # one window: no standard error, any win counts
     assert select_fallback(_scores([-0.05])).tolist() == [0]
     assert select_fallback(_scores([0.05])).tolist() == [1]
+
+
+def _walks_ending_at_their_mean(n_series=3, n=40, seed=2, revert=(0, 1)):
+    """Random walks (persistence is the right baseline) at irregular times, except that the
+    last 3 points of the series in ``revert`` sit at the series' mean: on the validation
+    windows (the last ``horizon``) the history mean looks better, with too few windows to
+    tell."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_series):
+        t = np.cumsum(rng.uniform(0.5, 1.5, n))
+        y = np.cumsum(rng.normal(0, 1, n))
+        if s in revert:
+            y[-3:] = y[:-3].mean() + rng.normal(0, 0.1, 3)
+        rows.append(pl.DataFrame({"unique_id": f"s{s}", "ds": t, "y": y}))
+    return pl.concat(rows)
+
+
+def _training_data(df, horizon):
+    from itnet_ts.estimators._prepare import prepare_training
+
+    est = ITNetForecaster(horizon=horizon)
+    frame = dict(id_col="unique_id", time_col="ds", target_col="y", variable_col=None,
+                 value_col=None, shape="auto")  # fmt: skip
+    return est, prepare_training(est, df, frame, static_df=None, cutoffs=None, val_df=None,
+                                 val_cutoffs=None, rng=np.random.default_rng(0), seed=0)  # fmt: skip
+
+
+def test_rolling_windows_cover_the_series_at_evenly_spaced_cutoffs():
+    from itnet_ts.data._windows import rolling_windows
+
+    df = _walks_ending_at_their_mean(n_series=2, n=40)
+    _, d = _training_data(df, 3.0)
+    w = rolling_windows(d.ragged, 3.0, per_series=8)
+    assert len(w) == 16 and np.bincount(w.series).tolist() == [8, 8]
+    again = rolling_windows(d.ragged, 3.0, per_series=8)  # no random draw
+    np.testing.assert_array_equal(w.hist_end, again.hist_end)
+    for i in range(len(w)):
+        s, cut = int(w.series[i]), w.cutoff[i]
+        assert w.hist_start[i] == d.ragged.indptr[s] and w.hist_end[i] - w.hist_start[i] >= 2
+        q = w.q_time[w.q_indptr[i] : w.q_indptr[i + 1]]
+        assert len(q) >= 1 and np.all(q > cut) and np.all(q <= cut + 3.0)
+    # every usable point is a cutoff when per_series allows it
+    assert len(rolling_windows(d.ragged, 3.0, per_series=1000)) > 60
+
+
+def test_few_validation_windows_leave_the_choice_of_baseline_to_the_rolling_windows():
+    from itnet_ts.estimators._fallback import (
+        baseline_contest,
+        baseline_scores,
+        choose_baselines,
+        rolling_baseline_scores,
+        select_fallback,
+    )
+
+    est, d = _training_data(_walks_ending_at_their_mean(), 3.0)
+    val = baseline_scores(d.val_ragged, d.val_windows, d.scaler, est.max_history)
+    rolling = rolling_baseline_scores(d, est.max_history)
+    assert val["windows"][0] == 3 and rolling["windows"][0] > 60
+    # the last horizon alone prefers the history mean, but not beyond its noise
+    assert val["history_mean"][0] < val["persistence"][0]
+    assert not baseline_contest(val, 0)["separates"]
+    # the rolling windows, many more, find the random walk's baseline
+    assert baseline_contest(rolling, 0)["separates"]
+    assert choose_baselines(val, None) == [("history_mean", "validation windows")]
+    assert choose_baselines(val, rolling, "validation")[0][0] == "history_mean"
+    (pick,) = choose_baselines(val, rolling)
+    assert pick[0] == "persistence" and pick[1].startswith("rolling windows")
+    # a network worse than both falls back to persistence, not to the history mean
+    bad = {**val, "model": val["persistence"] * 10}
+    assert select_fallback(bad).tolist() == [2]
+    assert select_fallback(bad, rolling=rolling).tolist() == [1]
+    assert select_fallback(bad, rolling=rolling, choice="validation").tolist() == [2]
+
+
+def test_validation_windows_that_separate_the_baselines_decide():
+    from itnet_ts.estimators._fallback import choose_baselines
+
+    # validation: persistence better in every one of 12 windows; rolling: the history mean
+    val = {"count": np.array([24.0]), "windows": np.array([12.0]),
+           "persistence": np.array([12.0]), "history_mean": np.array([36.0]),
+           "b1": np.array([-24.0]), "b2": np.array([12 * 4.0 + 0.1])}  # fmt: skip
+    rolling = {"count": np.array([500.0]), "windows": np.array([200.0]),
+               "persistence": np.array([600.0]), "history_mean": np.array([400.0]),
+               "b1": np.array([200.0]), "b2": np.array([2000.0])}  # fmt: skip
+    (pick,) = choose_baselines(val, rolling)
+    assert pick == ("persistence", "validation windows (they separate the baselines)")
+    # the same validation means with windows that disagree: the rolling windows decide
+    noisy = {**val, "b2": np.array([12 * 400.0])}
+    assert choose_baselines(noisy, rolling)[0][0] == "history_mean"
+
+
+def test_fit_reports_what_chose_the_baseline():
+    from itnet_ts.estimators._fallback import FALLBACK_BASELINES, baseline_scores
+
+    df = _walks_ending_at_their_mean()
+    picks = {}
+    for choice in ("rolling", "validation"):
+        est = ITNetForecaster(**TINY, start="persistence", horizon=3.0, baseline_choice=choice)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BaselineFallbackWarning)
+            est.fit(df)
+        v = est.get_fitted_summary()["validation"]
+        assert v["baseline_choice"] == choice
+        row = v["per_channel"]["y"]
+        bc = row["baseline_choice"]
+        picks[choice] = bc["baseline"]
+        assert row["network_minus_best_baseline"]["baseline"] == bc["baseline"]
+        assert est.model_.fallback.tolist()[0] in (0, FALLBACK_BASELINES[bc["baseline"]])
+        assert ("rolling" in bc) == (choice == "rolling")
+        # the validation contest (scored through the model's batches) is what the numpy
+        # baseline scores give on the same windows
+        d_est, d = _training_data(df, 3.0)
+        val = baseline_scores(d.val_ragged, d.val_windows, d.scaler, d_est.max_history)
+        assert bc["validation"]["mse_persistence"] == pytest.approx(
+            val["persistence"][0] / val["count"][0], rel=1e-5
+        )
+        assert bc["validation"]["mse_history_mean"] == pytest.approx(
+            val["history_mean"][0] / val["count"][0], rel=1e-5
+        )
+    assert picks == {"rolling": "persistence", "validation": "history_mean"}
+    with pytest.raises(ITNetInputError, match="baseline_choice"):
+        ITNetForecaster(baseline_choice="rolling_windows").fit(df)
