@@ -230,13 +230,10 @@ NOT_SPLIT_YET: dict[tuple[str, str], int] = {
     ("cli/_plot.py", "plot"): 61,
     ("cli/_train.py", "forecast"): 67,
     ("cli/_train.py", "predict"): 101,
-    ("datasets/activity.py", "load_activity"): 70,
     ("datasets/physionet.py", "parse_physionet_records"): 115,
     ("datasets/protocol.py", "physionet_protocol"): 109,
-    ("datasets/synthetic.py", "make_irregular"): 98,
-    ("datasets/ushcn.py", "wide_masked_csv_to_tidy"): 63,
 }
-MODULES_NOT_SPLIT_YET: dict[str, int] = {"datasets/synthetic.py": 630}
+MODULES_NOT_SPLIT_YET: dict[str, int] = {}
 
 
 def _is_kernel(rel: str) -> bool:
