@@ -227,9 +227,6 @@ NOT_SPLIT_YET: dict[tuple[str, str], int] = {
     ("cli/_bench.py", "bench"): 97,
     ("cli/_bench.py", "run_bench"): 72,
     ("cli/_distributed.py", "predict_scaled"): 71,
-    ("cli/_plot.py", "plot"): 61,
-    ("cli/_train.py", "forecast"): 67,
-    ("cli/_train.py", "predict"): 101,
     ("datasets/physionet.py", "parse_physionet_records"): 115,
     ("datasets/protocol.py", "physionet_protocol"): 109,
 }
