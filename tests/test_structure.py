@@ -227,7 +227,6 @@ NOT_SPLIT_YET: dict[tuple[str, str], int] = {
     ("cli/_bench.py", "bench"): 97,
     ("cli/_bench.py", "run_bench"): 72,
     ("cli/_distributed.py", "predict_scaled"): 71,
-    ("datasets/physionet.py", "parse_physionet_records"): 115,
     ("datasets/protocol.py", "physionet_protocol"): 109,
 }
 MODULES_NOT_SPLIT_YET: dict[str, int] = {}
