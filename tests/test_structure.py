@@ -219,14 +219,6 @@ KERNELS = {
     "itnet_ts/gpu/": "CUDA (CuPy RawModule) kernels of the scan and their launch wrappers",
 }
 
-# issue 11: not split yet. (file, function) -> its length when listed; module -> its lines.
-# An entry may not grow, and one that is no longer too long fails the test: remove it. The
-# command-line functions and the dataset loaders (installed as itnet_ts.cli / .datasets).
-NOT_SPLIT_YET: dict[tuple[str, str], int] = {
-    ("datasets/protocol.py", "physionet_protocol"): 109,
-}
-MODULES_NOT_SPLIT_YET: dict[str, int] = {}
-
 
 def _is_kernel(rel: str) -> bool:
     return any(rel == k or (k.endswith("/") and rel.startswith(k)) for k in KERNELS)
@@ -303,31 +295,21 @@ def module_lengths() -> dict[str, int]:
 
 
 def test_no_function_is_over_60_lines():
-    lengths = function_lengths()
     offenders = [
         f"{file}: {name} has {n} lines (at most {MAX_FUNCTION_LINES}, docstring aside)"
-        for (file, name), n in sorted(lengths.items())
-        if n > MAX_FUNCTION_LINES and n > NOT_SPLIT_YET.get((file, name), 0)
+        for (file, name), n in sorted(function_lengths().items())
+        if n > MAX_FUNCTION_LINES
     ]
     assert not offenders, "split these into named steps:\n" + "\n".join(offenders)
-    done = [
-        f"{file}: {name}"
-        for (file, name) in NOT_SPLIT_YET
-        if lengths.get((file, name), 0) <= MAX_FUNCTION_LINES
-    ]
-    assert not done, "no longer too long (remove from NOT_SPLIT_YET):\n" + "\n".join(done)
 
 
 def test_no_module_is_over_500_lines():
-    lengths = module_lengths()
     offenders = [
         f"{file}: {n} lines (at most {MAX_MODULE_LINES})"
-        for file, n in sorted(lengths.items())
-        if n > MAX_MODULE_LINES and n > MODULES_NOT_SPLIT_YET.get(file, 0)
+        for file, n in sorted(module_lengths().items())
+        if n > MAX_MODULE_LINES
     ]
     assert not offenders, "split these by responsibility:\n" + "\n".join(offenders)
-    done = [f for f in MODULES_NOT_SPLIT_YET if lengths.get(f, 0) <= MAX_MODULE_LINES]
-    assert not done, "no longer too long (remove from MODULES_NOT_SPLIT_YET): " + ", ".join(done)
 
 
 def test_the_size_checks_measure_what_they_say():
