@@ -36,43 +36,52 @@ from ._options import (
     split_list,
 )
 
+# the options of `backtest` alone
+WindowH = Annotated[
+    str | None, typer.Option("--h", help="Horizon of each window, e.g. '12h' or 5.")
+]
+NWindows = Annotated[int, typer.Option("--n-windows", help="Number of cutoffs.")]
+StepSize = Annotated[
+    str | None, typer.Option("--step-size", help="Time between cutoffs (default: --h).")
+]
+Refit = Annotated[
+    int,
+    typer.Option(
+        "--refit", help="Refit every N windows (1: every window, 0: fit once on the first)."
+    ),
+]
+Align = Annotated[
+    str,
+    typer.Option(
+        "--align",
+        help="'global': cutoffs from the last time of all data; "
+        "'series': from each series' own end.",
+    ),
+]
+Metrics = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        help="Comma-separated metrics (default mae,mse,rmse,mase; with --level also "
+        "pinball,coverage, with --quantiles also pinball).",
+    ),
+]
+BacktestOut = Annotated[
+    Path, typer.Option("--out", "-o", help="Forecasts with cutoff and actuals (.csv/.parquet).")
+]
+
 
 @guarded
 def backtest(
     data: DataArg = None,
-    h: Annotated[
-        str | None, typer.Option("--h", help="Horizon of each window, e.g. '12h' or 5.")
-    ] = None,
-    n_windows: Annotated[int, typer.Option("--n-windows", help="Number of cutoffs.")] = 3,
-    step_size: Annotated[
-        str | None, typer.Option("--step-size", help="Time between cutoffs (default: --h).")
-    ] = None,
-    refit: Annotated[
-        int,
-        typer.Option(
-            "--refit", help="Refit every N windows (1: every window, 0: fit once on the first)."
-        ),
-    ] = 1,
-    align: Annotated[
-        str,
-        typer.Option(
-            "--align",
-            help="'global': cutoffs from the last time of all data; "
-            "'series': from each series' own end.",
-        ),
-    ] = "global",
-    metrics: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics",
-            help="Comma-separated metrics (default mae,mse,rmse,mase; with --level also "
-            "pinball,coverage, with --quantiles also pinball).",
-        ),
-    ] = None,
+    h: WindowH = None,
+    n_windows: NWindows = 3,
+    step_size: StepSize = None,
+    refit: Refit = 1,
+    align: Align = "global",
+    metrics: Metrics = None,
     sample: Sample = False,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Forecasts with cutoff and actuals (.csv/.parquet).")
-    ] = Path("backtest.csv"),
+    out: BacktestOut = Path("backtest.csv"),
     overwrite: Overwrite = False,
     max_epochs: MaxEpochs = 30,
     seed: Seed = 0,
@@ -96,7 +105,6 @@ def backtest(
     """
     from itnet_ts.errors import ITNetInputError
     from itnet_ts.estimators import cross_validation
-    from itnet_ts.metrics import evaluate
 
     from ._io import read_table, write_table_atomic
 
@@ -120,12 +128,7 @@ def backtest(
         refit=refit, align=align, progress=not quiet, fit_kwargs=cov or None, **cols,
     )  # fmt: skip
     write_table_atomic(cv, out, overwrite)
-    wanted = split_list(metrics) or ["mae", "mse", "rmse", "mase"]
-    if metrics is None and (est.level is not None or est.quantiles is not None):
-        wanted += ["pinball"] + (["coverage"] if est.level is not None else [])
-    ev = dict(metrics=wanted, train_df=frame, **cols)
-    per_cutoff = evaluate(cv, by="cutoff", **ev)
-    overall = evaluate(cv, **ev)
+    per_cutoff, overall = _backtest_scores(cv, metrics, est, frame, cols)
     if json_out:
         echo_json({"overall": records(overall)[0], "by_cutoff": records(per_cutoff)})
         return
@@ -134,6 +137,18 @@ def backtest(
         typer.echo("overall:")
         echo_table(overall)
         typer.echo(f"{len(cv)} forecasts over {n_windows} windows written to {out}")
+
+
+def _backtest_scores(cv, metrics: str | None, est, frame, cols: dict):
+    """The backtest's errors per cutoff and overall: ``--metrics``, else the defaults (and
+    pinball / coverage for a probabilistic model)."""
+    from itnet_ts.metrics import evaluate
+
+    wanted = split_list(metrics) or ["mae", "mse", "rmse", "mase"]
+    if metrics is None and (est.level is not None or est.quantiles is not None):
+        wanted += ["pinball"] + (["coverage"] if est.level is not None else [])
+    ev = dict(metrics=wanted, train_df=frame, **cols)
+    return evaluate(cv, by="cutoff", **ev), evaluate(cv, **ev)
 
 
 @guarded

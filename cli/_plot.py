@@ -39,6 +39,14 @@ def _save_figure(fig, out: Path, overwrite: bool) -> None:
         fig.savefig(tmp, dpi=110, format=suffix.lstrip(".").replace("jpg", "jpeg"))
 
 
+def _typed_ids(wanted_ids: list[str] | None, hist, id_col: str) -> list | None:
+    """``--ids`` as the history's id type (integers for an integer id column)."""
+    if wanted_ids is not None and id_col in hist.columns:
+        if hist.schema[id_col].is_integer():
+            return [int(i) for i in wanted_ids]
+    return wanted_ids
+
+
 @guarded
 def plot(
     data: DataArg = None,
@@ -89,13 +97,9 @@ def plot(
     check_outputs((out, "--out"), overwrite=overwrite)
     hist = read_table(path)
     fc = read_table(forecast_file) if forecast_file is not None else None
-    wanted_ids = split_list(ids)
-    if wanted_ids is not None and id_col in hist.columns:
-        dtype = hist.schema[id_col]
-        if dtype.is_integer():
-            wanted_ids = [int(i) for i in wanted_ids]
     fig = plot_forecast(
-        hist, fc, ids=wanted_ids, channels=split_list(channels), max_series=max_series,
+        hist, fc, ids=_typed_ids(split_list(ids), hist, id_col), channels=split_list(channels),
+        max_series=max_series,
         lookback=number_or_str(lookback),
         **columns(id_col, time_col, target_col, variable_col, value_col),
     )  # fmt: skip

@@ -57,6 +57,11 @@ def check_futr_options(futr_cols: str | None, futr: Path | None) -> None:
         )
 
 
+SaveModel = Annotated[
+    Path | None, typer.Option("--save-model", help="Also save the fitted model here.")
+]
+
+
 @guarded
 def forecast(
     data: DataArg = None,
@@ -65,9 +70,7 @@ def forecast(
     sample: Sample = False,
     out: OutTable = Path("forecast.csv"),
     overwrite: Overwrite = False,
-    save_model: Annotated[
-        Path | None, typer.Option("--save-model", help="Also save the fitted model here.")
-    ] = None,
+    save_model: SaveModel = None,
     max_epochs: MaxEpochs = 30,
     seed: Seed = 0,
     level: Level = None,
@@ -120,12 +123,17 @@ def forecast(
     if save_model is not None:
         est.save(save_model, overwrite=overwrite)
     if not quiet:
-        echo_table(pred.head(8), rows=8)
-        summary = est.get_fitted_summary()
-        typer.echo(
-            f"{len(pred)} forecasts for {summary['n_series']} series written to {out}"
-            + (f"; model saved to {save_model}" if save_model else "")
-        )
+        _report_forecast(est, pred, out, save_model)
+
+
+def _report_forecast(est, pred, out: Path, save_model: Path | None) -> None:
+    """The first forecasts and what was written where."""
+    echo_table(pred.head(8), rows=8)
+    summary = est.get_fitted_summary()
+    typer.echo(
+        f"{len(pred)} forecasts for {summary['n_series']} series written to {out}"
+        + (f"; model saved to {save_model}" if save_model else "")
+    )
 
 
 @guarded
@@ -187,59 +195,67 @@ def fit(
         )
 
 
+# the options of `predict` alone
+ModelFile = Annotated[Path, typer.Argument(help="A model file written by `itnet-ts fit`.")]
+Freq = Annotated[str | None, typer.Option("--freq", help="Spacing of the --h query times.")]
+KeepLevel = Annotated[
+    str | None,
+    typer.Option(
+        "--level",
+        help="Keep only these intervals (e.g. 80) of a model fitted with --level; "
+        "default: all it has.",
+    ),
+]
+KeepQuantiles = Annotated[
+    str | None,
+    typer.Option(
+        "--quantiles",
+        help="Keep only these quantiles of a model fitted with --quantiles; default: all it has.",
+    ),
+]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Forecast on a local Dask cluster of N worker processes (DATA: parquet file, "
+        "folder or glob; --out: a folder of per-partition files, or one .parquet/.csv).",
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Forecast on the running Dask cluster at ADDRESS."),
+]
+SeriesPerBatch = Annotated[
+    int | None,
+    typer.Option(
+        "--series-per-batch",
+        help="One process, reading the parquet DATA lazily N series at a time "
+        "(for data larger than memory).",
+    ),
+]
+ModelStatic = Annotated[
+    Path | None,
+    typer.Option(
+        "--static",
+        help="Static covariates of DATA's series: the id column and the model's static "
+        "columns, a row per series (needed for a model fit with --static).",
+    ),
+]
+
+
 @guarded
 def predict(
-    model: Annotated[Path, typer.Argument(help="A model file written by `itnet-ts fit`.")],
+    model: ModelFile,
     data: DataArg = None,
     h: H = None,
     times: Times = None,
-    freq: Annotated[
-        str | None, typer.Option("--freq", help="Spacing of the --h query times.")
-    ] = None,
-    level: Annotated[
-        str | None,
-        typer.Option(
-            "--level",
-            help="Keep only these intervals (e.g. 80) of a model fitted with --level; "
-            "default: all it has.",
-        ),
-    ] = None,
-    quantiles: Annotated[
-        str | None,
-        typer.Option(
-            "--quantiles",
-            help="Keep only these quantiles of a model fitted with --quantiles; "
-            "default: all it has.",
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            "--workers",
-            help="Forecast on a local Dask cluster of N worker processes (DATA: parquet file, "
-            "folder or glob; --out: a folder of per-partition files, or one .parquet/.csv).",
-        ),
-    ] = None,
-    scheduler: Annotated[
-        str | None,
-        typer.Option("--scheduler", help="Forecast on the running Dask cluster at ADDRESS."),
-    ] = None,
-    series_per_batch: Annotated[
-        int | None,
-        typer.Option(
-            "--series-per-batch",
-            help="One process, reading the parquet DATA lazily N series at a time "
-            "(for data larger than memory).",
-        ),
-    ] = None,
-    static: Annotated[
-        Path | None,
-        typer.Option(
-            "--static",
-            help="Static covariates of DATA's series: the id column and the model's static "
-            "columns, a row per series (needed for a model fit with --static).",
-        ),
-    ] = None,
+    freq: Freq = None,
+    level: KeepLevel = None,
+    quantiles: KeepQuantiles = None,
+    workers: Workers = None,
+    scheduler: Scheduler = None,
+    series_per_batch: SeriesPerBatch = None,
+    static: ModelStatic = None,
     futr: FutrFile = None,
     sample: Sample = False,
     out: OutTable = Path("forecast.csv"),
@@ -266,19 +282,15 @@ def predict(
     if not model.exists():
         raise MissingFileError(f"model file {model} does not exist")
     if workers is not None or scheduler is not None or series_per_batch is not None:
-        from ._distributed import predict_scaled
-
         if any(x is not None for x in (times, level, quantiles, static, futr)):
             raise ITNetInputError(
                 "--times / --level / --quantiles / --static / --futr are not available with "
                 "--workers, --scheduler or --series-per-batch; use --h (every column the model "
                 "has is kept)"
             )
-        h_value = number_or_str(h)
-        check_h(h_value)
-        predict_scaled(
-            model, path, h=h_value, freq=number_or_str(freq), out=out, overwrite=overwrite,
-            workers=workers, scheduler=scheduler, series_per_batch=series_per_batch, quiet=quiet,
+        _predict_scaled(
+            model, path, h, freq, out=out, overwrite=overwrite, workers=workers,
+            scheduler=scheduler, series_per_batch=series_per_batch, quiet=quiet,
         )  # fmt: skip
         return
     est = ITNetForecaster.load(model)
@@ -295,3 +307,12 @@ def predict(
     if not quiet:
         echo_table(pred.head(8), rows=8)
         typer.echo(f"{len(pred)} forecasts written to {out}")
+
+
+def _predict_scaled(model, path, h, freq, **options) -> None:
+    """``predict`` on Dask workers or lazily in batches of series (``_distributed``)."""
+    from ._distributed import predict_scaled
+
+    h_value = number_or_str(h)
+    check_h(h_value)
+    predict_scaled(model, path, h=h_value, freq=number_or_str(freq), **options)

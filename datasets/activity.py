@@ -54,6 +54,22 @@ def load_activity(path: str | os.PathLike[str]) -> pl.DataFrame:
             f"Activity file {str(file)!r} not found; get {FILE_NAME} from the UCI repository "
             "(Localization Data for Person Activity)"
         )
+    raw = _read_readings(file)
+    long = _readings_by_variable(raw)
+    names = pl.DataFrame(
+        {"_var": pl.Series(range(len(VARIABLES)), dtype=pl.Int64), "variable": VARIABLES}
+    )
+    return (
+        long.group_by("seq", "_seq", "ds", "_var")
+        .agg(pl.col("value").mean())
+        .join(names, on="_var", how="left")
+        .sort("_seq", "ds", "_var")
+        .select(unique_id="seq", ds="ds", variable="variable", value="value")
+    )
+
+
+def _read_readings(file: Path) -> pl.DataFrame:
+    """The file's lines, checked: no empty fields, known tags, finite coordinates."""
     schema = {
         "seq": pl.Utf8,
         "tag": pl.Utf8,
@@ -86,7 +102,12 @@ def load_activity(path: str | os.PathLike[str]) -> pl.DataFrame:
         )
     if not raw.select(pl.all_horizontal(pl.col("x", "y", "z").is_finite().all())).item():
         raise ITNetInputError(f"Activity file {str(file)!r} has non-finite coordinates")
+    return raw
 
+
+def _readings_by_variable(raw: pl.DataFrame) -> pl.DataFrame:
+    """One row per (reading, axis): the sequence (and its rank in file order), ``ds`` in ms
+    since the sequence's first line, the variable's index (tag-major) and the value."""
     seq_order = raw["seq"].unique(maintain_order=True)
     ticks = raw["ticks"].to_numpy().astype(np.float64)  # the benchmark converts with float()
     first = raw.select(pl.col("ticks").first().over("seq"))["ticks"].to_numpy()
@@ -105,13 +126,4 @@ def load_activity(path: str | os.PathLike[str]) -> pl.DataFrame:
             _var=pl.col("_tag") * 3 + pl.col("axis").replace_strict({"x": 0, "y": 1, "z": 2})
         )
     )
-    names = pl.DataFrame(
-        {"_var": pl.Series(range(len(VARIABLES)), dtype=pl.Int64), "variable": VARIABLES}
-    )
-    return (
-        long.group_by("seq", "_seq", "ds", "_var")
-        .agg(pl.col("value").mean())
-        .join(names, on="_var", how="left")
-        .sort("_seq", "ds", "_var")
-        .select(unique_id="seq", ds="ds", variable="variable", value="value")
-    )
+    return long

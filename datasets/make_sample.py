@@ -22,9 +22,8 @@ import polars as pl
 
 from itnet_ts._files import atomic_write
 
-if __package__ in (None, ""):  # run as a script: import the sibling module directly
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from synthetic import make_irregular  # type: ignore[no-redef]
+if __package__ in (None, ""):  # run as a script: the installed package (it maps datasets/)
+    from itnet_ts.datasets.synthetic import make_irregular  # type: ignore[no-redef]
 else:
     from .synthetic import make_irregular
 

@@ -146,6 +146,38 @@ def parse_physionet_records(
         raise ITNetInputError(
             f"descriptor_missing must be one of {_MISSING_MODES}, got {descriptor_missing!r}"
         )
+    chunks, ids = _numbered_rows(records)
+    if not ids:
+        raise ITNetInputError("no PhysioNet records found (no <RecordID>.txt files)")
+    if not chunks:
+        return pl.DataFrame(schema=_SCHEMA)
+    try:
+        raw = pl.read_csv(
+            io.BytesIO(b"".join(chunks)),
+            has_header=False,
+            schema={"rec": pl.UInt32, "time": pl.Utf8, "variable": pl.Utf8, "raw": pl.Utf8},
+            quote_char=None,
+        )
+    except pl.exceptions.PolarsError as err:  # e.g. a row with more than 3 fields
+        raise ITNetInputError(
+            f"malformed PhysioNet record file (expected 'Time,Parameter,Value' rows): {err}"
+        ) from err
+    parsed = _parsed_rows(raw, ids)
+    if descriptor_missing == "missing":
+        parsed = parsed.filter(
+            ~(
+                pl.col("variable").is_in(DESCRIPTORS)
+                & (pl.col("hours") == 0)
+                & (pl.col("minutes") == 0)
+                & (pl.col("value") == -1.0)
+            )
+        )
+    return _averaged_frame(parsed, pl.Series("unique_id", ids, dtype=pl.Utf8))
+
+
+def _numbered_rows(records: Iterable[tuple[str, bytes]]) -> tuple[list[bytes], list[str]]:
+    """Every record's rows, each prefixed with the record's position (``"17,00:07,HR,73"``),
+    and the record ids in order; ids checked (unique, a plain file name)."""
     chunks: list[bytes] = []
     ids: list[str] = []
     seen: set[str] = set()
@@ -164,24 +196,13 @@ def parse_physionet_records(
             prefix = str(len(ids)).encode() + b","
             chunks.append(prefix + body.replace(b"\n", b"\n" + prefix) + b"\n")
         ids.append(record_id)
-    if not ids:
-        raise ITNetInputError("no PhysioNet records found (no <RecordID>.txt files)")
-    if not chunks:
-        return pl.DataFrame(schema=_SCHEMA)
+    return chunks, ids
 
-    try:
-        raw = pl.read_csv(
-            io.BytesIO(b"".join(chunks)),
-            has_header=False,
-            schema={"rec": pl.UInt32, "time": pl.Utf8, "variable": pl.Utf8, "raw": pl.Utf8},
-            quote_char=None,
-        )
-    except pl.exceptions.PolarsError as err:  # e.g. a row with more than 3 fields
-        raise ITNetInputError(
-            f"malformed PhysioNet record file (expected 'Time,Parameter,Value' rows): {err}"
-        ) from err
-    id_series = pl.Series("unique_id", ids, dtype=pl.Utf8)
 
+def _parsed_rows(raw: pl.DataFrame, ids: list[str]) -> pl.DataFrame:
+    """The rows of known parameters with ``hours, minutes, value`` and the variable's index
+    ``var``; an unknown parameter, a time that is not ``hh:mm`` or a value that is not a
+    finite number is an error naming its record."""
     # rows without a parameter name are ignored (as the benchmark code does), as is RecordID
     raw = raw.filter(pl.col("variable").is_not_null() & (pl.col("variable") != "RecordID"))
     unknown = raw.filter(~pl.col("variable").is_in(VARIABLES))
@@ -192,7 +213,6 @@ def parse_physionet_records(
             f"unknown PhysioNet parameter(s) {names} (first in record {first!r}); "
             f"expected one of the 41 variables {list(VARIABLES)} or RecordID"
         )
-
     hm = pl.col("time").str.strip_chars().str.split_exact(":", 1)
     parsed = raw.with_columns(
         hours=hm.struct.field("field_0").cast(pl.Int64, strict=False),
@@ -221,17 +241,12 @@ def parse_physionet_records(
             f"PhysioNet record {ids[row['rec']]!r}: value {row['raw']!r} of {row['variable']} "
             f"at {row['time']} is not a finite number"
         )
-    if descriptor_missing == "missing":
-        parsed = parsed.filter(
-            ~(
-                pl.col("variable").is_in(DESCRIPTORS)
-                & (pl.col("hours") == 0)
-                & (pl.col("minutes") == 0)
-                & (pl.col("value") == -1.0)
-            )
-        )
+    return parsed
 
-    # sort by (record, time, variable) and average duplicates, on integer keys (fast)
+
+def _averaged_frame(parsed: pl.DataFrame, id_series: pl.Series) -> pl.DataFrame:
+    """The tidy frame: sorted by (record, time, variable), duplicates averaged (on integer
+    keys, fast)."""
     rec = parsed["rec"].to_numpy().astype(np.int64)
     hours = parsed["hours"].to_numpy()
     minutes = parsed["minutes"].to_numpy()

@@ -42,6 +42,8 @@ import polars as pl
 from itnet_ts.errors import ITNetInputError
 from itnet_ts.metrics import per_variable_mse_mae
 
+from ._protocol_arrays import _dense, _sort_order
+
 __all__ = [
     "BASELINES",
     "EXPECTED_SPLIT_SIZES",
@@ -172,73 +174,20 @@ def physionet_protocol(
     """
     data = _check_frame(frame)
     spec = _read_split_json(split_json_path)
-    variables = tuple(spec["variables"])
-    ids = {name: tuple(str(i) for i in spec[name]) for name in SPLITS}
-
-    if check_published:
-        sizes = {name: len(ids[name]) for name in SPLITS}
-        if sizes != EXPECTED_SPLIT_SIZES:
-            raise ITNetInputError(
-                f"split sizes {sizes} differ from the published {EXPECTED_SPLIT_SIZES}"
-            )
-    if any(not ids[name] for name in SPLITS):
-        raise ITNetInputError("every split of the split file must list at least one record")
-    if not variables or len(set(variables)) != len(variables):
-        raise ITNetInputError("the split file's variables must be a non-empty list of unique names")
-    all_ids = [i for name in SPLITS for i in ids[name]]
-    if len(set(all_ids)) != len(all_ids):
-        raise ITNetInputError("the split file lists a record id twice (or in two splits)")
-
+    variables, ids, all_ids = _split_ids(spec, check_published)
     unknown = set(data["variable"].unique().to_list()) - set(variables)
     if unknown:
         raise ITNetInputError(
             f"frame has variables {sorted(unknown)[:10]} that the split file does not list"
         )
     n_split = [len(ids[name]) for name in SPLITS]
-    n_seen = n_split[0] + n_split[1]
-    # integer codes (record position in train + val + test, variable position); the string
-    # columns are rebuilt from the codes at the end
-    rows = data.filter(pl.col("unique_id").is_in(all_ids)).select(
-        _rec=pl.col("unique_id").cast(pl.Enum(all_ids)).to_physical().cast(pl.Int64),
-        ds="ds",
-        _var=pl.col("variable").cast(pl.Enum(variables)).to_physical().cast(pl.Int64),
-        value="value",
+    rec, ds, var, value = _coded_rows(data, all_ids, variables)
+    _check_every_record_is_there(rec, all_ids, n_split)
+    data_min, data_max, time_max = _train_val_scaling(
+        rec < n_split[0] + n_split[1], ds, var, value, len(variables)
     )
-    rec, ds, var = rows["_rec"].to_numpy(), rows["ds"].to_numpy(), rows["_var"].to_numpy()
-    order = _sort_order(rec, ds, var)
-    rec, ds, var = rec[order], ds[order], var[order]
-    value = rows["value"].to_numpy()[order]
-
-    duplicated = (rec[1:] == rec[:-1]) & (ds[1:] == ds[:-1]) & (var[1:] == var[:-1])
-    if duplicated.any():
-        i = int(np.flatnonzero(duplicated)[0])
-        raise ITNetInputError(
-            f"frame has more than one row for ({all_ids[rec[i]]!r}, {ds[i]}, "
-            f"{variables[var[i]]!r}); average repeated observations first"
-        )
-    counts = np.bincount(rec, minlength=len(all_ids))
-    for name, lo, hi in zip(SPLITS, np.cumsum([0, *n_split[:-1]]), np.cumsum(n_split), strict=True):
-        missing = [all_ids[j] for j in np.flatnonzero(counts[lo:hi] == 0) + lo]
-        if missing:
-            raise ITNetInputError(
-                f"{len(missing)} record(s) of the {name} split are not in the frame "
-                f"(first: {missing[:5]}); load all three sets (set-a, set-b, set-c)"
-            )
-
-    # min / max per variable over the observed values of train + val (all times)
-    seen = rec < n_seen
-    data_min = np.full(len(variables), np.inf)
-    data_max = np.full(len(variables), -np.inf)
-    np.minimum.at(data_min, var[seen], value[seen])
-    np.maximum.at(data_max, var[seen], value[seen])
-    unobserved = ~np.isfinite(data_min)
-    data_min[unobserved], data_max[unobserved] = 0.0, 1.0
-    time_max = float(ds[seen].max()) if seen.any() else 0.0
-    if not time_max > 0:
-        raise ITNetInputError("the train + val records have no observation after time 0")
     if check_published:
         _check_minmax(spec, variables, data_min, data_max, time_max)
-
     scaled = pl.DataFrame(
         {
             "unique_id": pl.Series(all_ids, dtype=pl.Utf8).gather(rec),
@@ -263,15 +212,85 @@ def physionet_protocol(
             targets=part.filter(~hist),
         )
     return PhysioNetProtocol(
-        train=splits["train"],
-        val=splits["val"],
-        test=splits["test"],
+        **splits,
         variables=variables,
         data_min=data_min,
         data_max=data_max,
         time_max=time_max,
         history_hours=float(history_hours),
     )
+
+
+def _split_ids(spec: dict[str, Any], check_published: bool):
+    """The split file's variables, record ids per split and all ids (train, val, test),
+    checked: the published sizes (``check_published``), non-empty, unique."""
+    variables = tuple(spec["variables"])
+    ids = {name: tuple(str(i) for i in spec[name]) for name in SPLITS}
+    if check_published:
+        sizes = {name: len(ids[name]) for name in SPLITS}
+        if sizes != EXPECTED_SPLIT_SIZES:
+            raise ITNetInputError(
+                f"split sizes {sizes} differ from the published {EXPECTED_SPLIT_SIZES}"
+            )
+    if any(not ids[name] for name in SPLITS):
+        raise ITNetInputError("every split of the split file must list at least one record")
+    if not variables or len(set(variables)) != len(variables):
+        raise ITNetInputError("the split file's variables must be a non-empty list of unique names")
+    all_ids = [i for name in SPLITS for i in ids[name]]
+    if len(set(all_ids)) != len(all_ids):
+        raise ITNetInputError("the split file lists a record id twice (or in two splits)")
+    return variables, ids, all_ids
+
+
+def _coded_rows(data: pl.DataFrame, all_ids: list[str], variables: tuple[str, ...]):
+    """``rec, ds, var, value`` of the split records' rows as arrays sorted by (record, time,
+    variable): integer codes (record position in train + val + test, variable position); the
+    string columns are rebuilt from the codes at the end. A repeated row is an error."""
+    rows = data.filter(pl.col("unique_id").is_in(all_ids)).select(
+        _rec=pl.col("unique_id").cast(pl.Enum(all_ids)).to_physical().cast(pl.Int64),
+        ds="ds",
+        _var=pl.col("variable").cast(pl.Enum(variables)).to_physical().cast(pl.Int64),
+        value="value",
+    )
+    rec, ds, var = rows["_rec"].to_numpy(), rows["ds"].to_numpy(), rows["_var"].to_numpy()
+    order = _sort_order(rec, ds, var)
+    rec, ds, var = rec[order], ds[order], var[order]
+    value = rows["value"].to_numpy()[order]
+    duplicated = (rec[1:] == rec[:-1]) & (ds[1:] == ds[:-1]) & (var[1:] == var[:-1])
+    if duplicated.any():
+        i = int(np.flatnonzero(duplicated)[0])
+        raise ITNetInputError(
+            f"frame has more than one row for ({all_ids[rec[i]]!r}, {ds[i]}, "
+            f"{variables[var[i]]!r}); average repeated observations first"
+        )
+    return rec, ds, var, value
+
+
+def _check_every_record_is_there(rec: np.ndarray, all_ids: list[str], n_split: list[int]):
+    """Every record of every split has at least one row."""
+    counts = np.bincount(rec, minlength=len(all_ids))
+    for name, lo, hi in zip(SPLITS, np.cumsum([0, *n_split[:-1]]), np.cumsum(n_split), strict=True):
+        missing = [all_ids[j] for j in np.flatnonzero(counts[lo:hi] == 0) + lo]
+        if missing:
+            raise ITNetInputError(
+                f"{len(missing)} record(s) of the {name} split are not in the frame "
+                f"(first: {missing[:5]}); load all three sets (set-a, set-b, set-c)"
+            )
+
+
+def _train_val_scaling(seen: np.ndarray, ds, var, value, n_vars: int):
+    """``data_min, data_max`` per variable over the observed values of train + val (rows
+    ``seen``, all times; 0 / 1 for a variable never observed) and ``time_max``."""
+    data_min = np.full(n_vars, np.inf)
+    data_max = np.full(n_vars, -np.inf)
+    np.minimum.at(data_min, var[seen], value[seen])
+    np.maximum.at(data_max, var[seen], value[seen])
+    unobserved = ~np.isfinite(data_min)
+    data_min[unobserved], data_max[unobserved] = 0.0, 1.0
+    time_max = float(ds[seen].max()) if seen.any() else 0.0
+    if not time_max > 0:
+        raise ITNetInputError("the train + val records have no observation after time 0")
+    return data_min, data_max, time_max
 
 
 def protocol_metrics(pred: Any, target: pl.DataFrame) -> dict[str, float]:
@@ -430,68 +449,3 @@ def _check_minmax(
     ref_time = spec.get("time_max_hours")
     if ref_time is not None and not np.isclose(time_max, float(ref_time), rtol=1e-9, atol=0):
         raise ITNetInputError(f"time_max {time_max} h differs from the published {ref_time} h")
-
-
-def _sort_order(rec: np.ndarray, ds: np.ndarray, var: np.ndarray) -> np.ndarray:
-    """Row order sorting by (rec, ds, var).
-
-    Fast path, O(n): each record's rows are contiguous and already sorted by (ds, var) -- as
-    :func:`load_physionet2012` returns them -- so only whole blocks move. Otherwise a full sort.
-    """
-    n = rec.size
-    if n == 0:
-        return np.arange(0)
-    same = rec[1:] == rec[:-1]
-    ordered = (ds[1:] > ds[:-1]) | ((ds[1:] == ds[:-1]) & (var[1:] >= var[:-1]))
-    starts = np.flatnonzero(np.r_[True, ~same])
-    block_rec = rec[starts]
-    if np.all(ordered[same]) and np.unique(block_rec).size == block_rec.size:
-        lengths = np.diff(np.r_[starts, n])
-        blocks = np.argsort(block_rec, kind="stable")
-        new_starts = np.cumsum(np.r_[0, lengths[blocks][:-1]])
-        shift = np.repeat(starts[blocks] - new_starts, lengths[blocks])
-        return np.arange(n) + shift
-    _, ds_code = np.unique(ds, return_inverse=True)
-    n_ds, n_var = int(ds_code.max()) + 1, int(var.max()) + 1
-    if (int(rec.max()) + 1) * n_ds * n_var < 2**62:
-        key = (rec * n_ds + ds_code.reshape(-1)) * n_var + var
-        return np.argsort(key, kind="stable")
-    return np.lexsort((var, ds, rec))
-
-
-def _dense(
-    frame: pl.DataFrame,
-    ids: tuple[str, ...],
-    variables: tuple[str, ...],
-    prefix: str,
-    dtype: Any,
-) -> dict[str, np.ndarray]:
-    n_rec, n_var = len(ids), len(variables)
-    order = pl.DataFrame({"unique_id": list(ids), "_rec": pl.Series(range(n_rec), dtype=pl.Int64)})
-    var_index = pl.DataFrame(
-        {"variable": list(variables), "_var": pl.Series(range(n_var), dtype=pl.Int64)}
-    )
-    rows = (
-        frame.join(order, on="unique_id", how="inner")
-        .join(var_index, on="variable", how="inner")
-        .with_columns(_t=(pl.col("ds").rank("dense").over("_rec") - 1).cast(pl.Int64))
-    )
-    rec = rows["_rec"].to_numpy()
-    t = rows["_t"].to_numpy()
-    var = rows["_var"].to_numpy()
-    lengths = np.zeros(n_rec, dtype=np.int64)
-    if rows.height:
-        np.maximum.at(lengths, rec, t + 1)
-    width = int(lengths.max()) if n_rec else 0
-    times = np.zeros((n_rec, width), dtype=dtype)
-    values = np.zeros((n_rec, width, n_var), dtype=dtype)
-    mask = np.zeros((n_rec, width, n_var), dtype=dtype)
-    times[rec, t] = rows["ds"].to_numpy()
-    values[rec, t, var] = rows["value"].to_numpy()
-    mask[rec, t, var] = 1
-    return {
-        f"{prefix}_times": times,
-        f"{prefix}_values": values,
-        f"{prefix}_mask": mask,
-        f"{prefix}_lengths": lengths,
-    }

@@ -51,6 +51,28 @@ def wide_masked_csv_to_tidy(
     The first column is the series id (whatever its name); ``ds = Time * time_scale /
     time_divisor``. Columns other than id, ``Time``, ``Value*`` and ``Mask*`` are ignored.
     """
+    wide, id_col, values, masks = _read_wide_masked(file, what)
+    long = _observed_entries(wide, id_col, values, masks, file, what)
+    names = pl.DataFrame(
+        {"_var": pl.Series(range(len(values)), dtype=pl.Int64), "variable": values}
+    )
+    return (
+        long.group_by("_id", "_time", "_var")
+        .agg(pl.col("value").mean())
+        .join(names, on="_var", how="left")
+        .sort("_id", "_time", "_var")  # ids in their own type's order (numeric ids numerically)
+        .select(
+            unique_id=pl.col("_id").cast(pl.Utf8),
+            ds=pl.col("_time") * time_scale / time_divisor,
+            variable=pl.col("variable"),
+            value=pl.col("value"),
+        )
+    )
+
+
+def _read_wide_masked(file: Path, what: str) -> tuple[pl.DataFrame, str, list[str], list[str]]:
+    """The file read and checked: the frame with numeric ``Time`` / values / masks, its id
+    column, and the ``Value_k`` columns with their ``Mask_k`` columns."""
     if not file.is_file():
         raise ITNetInputError(f"{what} file {str(file)!r} not found")
     try:
@@ -81,7 +103,14 @@ def wide_masked_csv_to_tidy(
         raise ITNetInputError(f"{what} file {str(file)!r}: non-numeric entries ({err})") from err
     if wide[id_col].null_count() or wide["Time"].null_count() or not wide["Time"].is_finite().all():
         raise ITNetInputError(f"{what} file {str(file)!r}: empty or non-finite id / Time entries")
+    return wide, id_col, values, masks
 
+
+def _observed_entries(
+    wide: pl.DataFrame, id_col: str, values: list[str], masks: list[str], file: Path, what: str
+) -> pl.DataFrame:
+    """``_id, _time, _var, value``: one row per entry marked observed (mask not 0), which
+    must hold a finite value."""
     parts = []
     for k, (v, m) in enumerate(zip(values, masks, strict=True)):
         part = wide.filter(pl.col(m).fill_null(0.0) != 0.0).select(
@@ -96,18 +125,4 @@ def wide_masked_csv_to_tidy(
         raise ITNetInputError(
             f"{what} file {str(file)!r}: an entry marked observed (mask 1) has no finite value"
         )
-    names = pl.DataFrame(
-        {"_var": pl.Series(range(len(values)), dtype=pl.Int64), "variable": values}
-    )
-    return (
-        long.group_by("_id", "_time", "_var")
-        .agg(pl.col("value").mean())
-        .join(names, on="_var", how="left")
-        .sort("_id", "_time", "_var")  # ids in their own type's order (numeric ids numerically)
-        .select(
-            unique_id=pl.col("_id").cast(pl.Utf8),
-            ds=pl.col("_time") * time_scale / time_divisor,
-            variable=pl.col("variable"),
-            value=pl.col("value"),
-        )
-    )
+    return long

@@ -209,31 +209,47 @@ def evaluate(
     leave out (series, channel) pairs whose history has fewer than two observations or is
     constant (their scale is zero or undefined).
     """
-    import polars as pl
-
-    from itnet_ts.data._frames import frame_library, harmonize_ids, pred_view, to_library, to_polars
-    from itnet_ts.data._ingest import ingest
+    from itnet_ts.data._frames import frame_library, to_library, to_polars
 
     library = frame_library(forecasts)
     forecasts = to_polars(forecasts, [id_col, time_col])
     by_cols = [by] if isinstance(by, str) else list(by or [])
+    cols = dict(id_col=id_col, time_col=time_col, target_col=target_col, variable_col=variable_col)
+    fc, pcols, kind, keep = _forecast_view(forecasts, by_cols, pred_col, cols)
+    fc = _with_actuals(fc, actuals, pcols, kind, {**cols, "value_col": value_col})
+    wanted = _metric_list(metrics, pcols, train_df is not None)
+    if any(m in ("mase", "rmsse") for m in wanted if isinstance(m, str)):
+        fc = _with_scales(fc, train_df, kind, {**cols, "value_col": value_col})
+    out = _scores(fc, wanted, pcols, pred_col, by_cols, keep)
+    return to_library(out, library)
+
+
+def _forecast_view(forecasts, by_cols: list[str], pred_col: str, cols: dict[str, Any]):
+    """The forecasts in canonical form (``pred_view``) keeping the ``by`` columns they have,
+    their columns, time kind and the kept ``by`` columns; ``by`` and the point column checked."""
+    from itnet_ts.data._frames import pred_view
+
     raw_cols = list(forecasts.columns)
     keep = [c for c in by_cols if c in raw_cols]
     for c in by_cols:
         if c not in raw_cols and c != "variable":
             raise ITNetInputError(f"by={c!r}: no such column in the forecasts ({raw_cols})")
-    fc, pcols, kind = pred_view(
-        forecasts, id_col=id_col, time_col=time_col, variable_col=variable_col,
-        target_col=target_col, pred_col=pred_col, keep=keep,
-    )  # fmt: skip
+    fc, pcols, kind = pred_view(forecasts, pred_col=pred_col, keep=keep, **cols)
     if pcols.point is None:
         raise ITNetInputError(f"the forecasts have no point-forecast column {pred_col!r}")
+    return fc, pcols, kind, keep
+
+
+def _with_actuals(fc, actuals, pcols, kind: str, cols: dict[str, Any]):
+    """The forecasts with their observed actual ``y`` (joined from ``actuals``, else their
+    own), only those with one; every forecast column must be filled there."""
+    import polars as pl
+
+    from itnet_ts.data._frames import harmonize_ids
+    from itnet_ts.data._ingest import ingest
 
     if actuals is not None:
-        act, act_spec = ingest(
-            actuals, id_col=id_col, time_col=time_col, target_col=target_col,
-            variable_col=variable_col, value_col=value_col,
-        )  # fmt: skip
+        act, act_spec = ingest(actuals, **cols)
         if act_spec.time_kind != kind:
             raise ITNetInputError(
                 f"the forecasts have {kind} time but the actuals {act_spec.time_kind} time"
@@ -245,7 +261,7 @@ def evaluate(
         )  # fmt: skip
     elif "y" not in fc.columns:
         raise ITNetInputError(
-            f"no actuals: pass actuals= or give the forecasts a {target_col!r} column "
+            f"no actuals: pass actuals= or give the forecasts a {cols['target_col']!r} column "
             "(cross_validation output has one)"
         )
     fc = fc.filter(pl.col("y").is_not_null())
@@ -260,21 +276,29 @@ def evaluate(
                 f"forecast column {c!r} has {fc[c].null_count()} missing value(s) at observed "
                 "targets"
             )
+    return fc
 
-    wanted = _metric_list(metrics, pcols, train_df is not None)
-    if any(m in ("mase", "rmsse") for m in wanted if isinstance(m, str)):
-        if train_df is None:
-            raise ITNetInputError("mase / rmsse need the history: pass train_df=")
-        train, train_spec = ingest(
-            train_df, id_col=id_col, time_col=time_col, target_col=target_col,
-            variable_col=variable_col, value_col=value_col, duplicates="mean",
-        )  # fmt: skip
-        if train_spec.time_kind != kind:
-            raise ITNetInputError(
-                f"the forecasts have {kind} time but train_df {train_spec.time_kind} time"
-            )
-        fc, train = harmonize_ids(fc, train)
-        fc = _attach_scales(fc, train, use_cutoff="cutoff" in fc.columns)
+
+def _with_scales(fc, train_df, kind: str, cols: dict[str, Any]):
+    """The forecasts with the naive scale of their (series, channel) history (``train_df``;
+    up to each cutoff when there is a ``cutoff`` column), for ``mase`` / ``rmsse``."""
+    from itnet_ts.data._frames import harmonize_ids
+    from itnet_ts.data._ingest import ingest
+
+    if train_df is None:
+        raise ITNetInputError("mase / rmsse need the history: pass train_df=")
+    train, train_spec = ingest(train_df, duplicates="mean", **cols)
+    if train_spec.time_kind != kind:
+        raise ITNetInputError(
+            f"the forecasts have {kind} time but train_df {train_spec.time_kind} time"
+        )
+    fc, train = harmonize_ids(fc, train)
+    return _attach_scales(fc, train, use_cutoff="cutoff" in fc.columns)
+
+
+def _scores(fc, wanted: list, pcols, pred_col: str, by_cols: list[str], keep: list[str]):
+    """One row per ``by`` group (or one row): ``n`` and every metric of ``wanted``."""
+    import polars as pl
 
     group = [f"__keep__{c}" if c in keep else "variable" for c in by_cols]
     exprs, names = _metric_exprs(wanted, pcols, pred_col)
@@ -290,8 +314,7 @@ def evaluate(
     if callables:
         out = _apply_callables(fc, out, group, callables, pred_col)
     out = out.rename({g: c for g, c in zip(group, by_cols, strict=True)})
-    out = out.select(*by_cols, "n", *names, *[_callable_name(f) for f in callables])
-    return to_library(out, library)
+    return out.select(*by_cols, "n", *names, *[_callable_name(f) for f in callables])
 
 
 def _metric_list(metrics, pcols, has_train: bool) -> list:

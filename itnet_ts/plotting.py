@@ -74,16 +74,48 @@ def plot_forecast(
     -------
     matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot  # noqa: F401  (first: without matplotlib, fail before any work)
     import polars as pl
 
-    from itnet_ts.data._frames import as_plot_time, pred_view
-    from itnet_ts.data._ingest import ingest
     from itnet_ts.data._time import parse_duration
 
     if history is None and forecast is None:
         raise ITNetInputError("plot_forecast needs a history, a forecast, or both")
     cols = dict(id_col=id_col, time_col=time_col, target_col=target_col)
+    hist, fc, pcols, kind = _read_frames(history, forecast, variable_col, value_col, cols)
+    source = fc if fc is not None else hist
+    assert source is not None and kind is not None
+    series = _pick_series(
+        source["unique_id"].unique(maintain_order=True).to_list(), ids, max_series
+    )
+    names = set()
+    for frame in (hist, fc):
+        if frame is not None:
+            names |= set(frame.filter(pl.col("unique_id").is_in(series))["variable"].to_list())
+    chans = _pick_channels(names, channels)
+    levels = _levels(pcols, intervals) if pcols is not None else {}
+    span = None if lookback is None else parse_duration(lookback, kind)
+    fig, axes = _figure(ax, len(series), len(chans))
+    for i, sid in enumerate(series):
+        for j, chan in enumerate(chans):
+            a = axes[i * len(chans) + j]
+            h, f = _panel_rows(hist, fc, sid, chan, span)
+            _panel(a, h, f, pcols, levels, kind, cutoff, hist, sid)
+            _label_panel(a, f"{sid} · {chan}", kind)
+    _shared_legend(axes)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _read_frames(history, forecast, variable_col, value_col, cols):
+    """The history (canonical: ``unique_id, time, variable, value``) and the forecast
+    (``pred_view``) with string ids, the forecast's columns, and the time kind they share."""
+    import polars as pl
+
+    from itnet_ts.data._frames import pred_view
+    from itnet_ts.data._ingest import ingest
+
     hist = kind = fc = pcols = None
     if history is not None:
         hist, spec = ingest(
@@ -97,21 +129,22 @@ def plot_forecast(
         if kind is not None and fkind != kind:
             raise ITNetInputError(f"the history has {kind} time but the forecast has {fkind} time")
         kind = fkind
+    return hist, fc, pcols, kind
 
-    source = fc if fc is not None else hist
-    assert source is not None and kind is not None
-    all_ids = source["unique_id"].unique(maintain_order=True).to_list()
+
+def _pick_series(all_ids: list[str], ids, max_series: int) -> list[str]:
+    """The series to draw: ``ids`` (checked), else the first ``max_series`` in sorted order."""
     if ids is None:
-        series = sorted(all_ids)[: max(1, int(max_series))]
-    else:
-        series = [str(i) for i in ([ids] if isinstance(ids, (str, int)) else ids)]
-        missing = [i for i in series if i not in set(all_ids)]
-        if missing:
-            raise ITNetInputError(f"ids {missing[:5]} are not in the data")
-    names = set()
-    for frame in (hist, fc):
-        if frame is not None:
-            names |= set(frame.filter(pl.col("unique_id").is_in(series))["variable"].to_list())
+        return sorted(all_ids)[: max(1, int(max_series))]
+    series = [str(i) for i in ([ids] if isinstance(ids, (str, int)) else ids)]
+    missing = [i for i in series if i not in set(all_ids)]
+    if missing:
+        raise ITNetInputError(f"ids {missing[:5]} are not in the data")
+    return series
+
+
+def _pick_channels(names: set[str], channels) -> list[str]:
+    """The channels to draw: ``channels`` (checked against ``names``), else all of them."""
     if channels is None:
         chans = sorted(names)
     else:
@@ -121,46 +154,59 @@ def plot_forecast(
             raise ITNetInputError(f"channels {unknown} are not in the data ({sorted(names)})")
     if not chans:
         raise ITNetInputError("nothing to plot: the selected series have no channel")
+    return chans
 
-    levels = _levels(pcols, intervals) if pcols is not None else {}
-    span = None if lookback is None else parse_duration(lookback, kind)
 
-    n_rows, n_cols = len(series), len(chans)
+def _figure(ax, n_rows: int, n_cols: int):
+    """The figure and its axes, one per panel in row-major order: a new figure, or the
+    figure of ``ax`` (which must have one axes per panel)."""
+    import matplotlib.pyplot as plt
+
     if ax is None:
         fig, axes = plt.subplots(
             n_rows, n_cols, figsize=(min(5.0 * n_cols, 20), min(2.8 * n_rows, 24) + 0.4),
             squeeze=False, constrained_layout=True,
         )  # fmt: skip
-        axes = axes.reshape(-1)
-    else:
-        axes = np.atleast_1d(np.asarray(ax, dtype=object)).reshape(-1)
-        if axes.size != n_rows * n_cols:
-            raise ITNetInputError(
-                f"ax has {axes.size} axes but there are {n_rows * n_cols} panels "
-                f"({n_rows} series x {n_cols} channels); pass ids= / channels= or ax=None"
-            )
-        fig = axes[0].figure
+        return fig, axes.reshape(-1)
+    axes = np.atleast_1d(np.asarray(ax, dtype=object)).reshape(-1)
+    if axes.size != n_rows * n_cols:
+        raise ITNetInputError(
+            f"ax has {axes.size} axes but there are {n_rows * n_cols} panels "
+            f"({n_rows} series x {n_cols} channels); pass ids= / channels= or ax=None"
+        )
+    return axes[0].figure, axes
 
-    for i, sid in enumerate(series):
-        for j, chan in enumerate(chans):
-            a = axes[i * n_cols + j]
-            f = None
-            if fc is not None:
-                f = fc.filter((pl.col("unique_id") == sid) & (pl.col("variable") == chan))
-            h = None
-            if hist is not None:
-                h = hist.filter((pl.col("unique_id") == sid) & (pl.col("variable") == chan))
-                if span is not None and f is not None and f.height:
-                    h = h.filter(pl.col("time") >= f["time"].min() - span)
-            _panel(a, h, f, pcols, levels, kind, cutoff, hist, sid, as_plot_time)
-            a.set_title(f"{sid} · {chan}", fontsize=9)
-            a.tick_params(labelsize=8)
-            if kind == "datetime":
-                import matplotlib.dates as mdates
 
-                locator = mdates.AutoDateLocator(maxticks=6)
-                a.xaxis.set_major_locator(locator)
-                a.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+def _panel_rows(hist, fc, sid: str, chan: str, span):
+    """One panel's history and forecast rows; the history cut to ``span`` before the first
+    forecast time when given."""
+    import polars as pl
+
+    f = None
+    if fc is not None:
+        f = fc.filter((pl.col("unique_id") == sid) & (pl.col("variable") == chan))
+    h = None
+    if hist is not None:
+        h = hist.filter((pl.col("unique_id") == sid) & (pl.col("variable") == chan))
+        if span is not None and f is not None and f.height:
+            h = h.filter(pl.col("time") >= f["time"].min() - span)
+    return h, f
+
+
+def _label_panel(a, title: str, kind: str) -> None:
+    """A panel's title and ticks (concise dates for datetime time)."""
+    a.set_title(title, fontsize=9)
+    a.tick_params(labelsize=8)
+    if kind == "datetime":
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator(maxticks=6)
+        a.xaxis.set_major_locator(locator)
+        a.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _shared_legend(axes) -> None:
+    """One legend on the first panel with every label drawn on any panel, in first-seen order."""
     handles, labels = {}, []
     for a in axes:
         for hnd, lab in zip(*a.get_legend_handles_labels(), strict=True):
@@ -169,9 +215,6 @@ def plot_forecast(
                 labels.append(lab)
     if handles:
         axes[0].legend([handles[k] for k in labels], labels, fontsize=7, loc="best")
-    if title:
-        fig.suptitle(title)
-    return fig
 
 
 def _levels(pcols, intervals) -> dict[float, tuple[str, str]]:
@@ -189,8 +232,10 @@ def _levels(pcols, intervals) -> dict[float, tuple[str, str]]:
     return {k: v for k, v in found.items() if k in wanted}
 
 
-def _panel(a, h, f, pcols, levels, kind, cutoff, hist, sid, as_plot_time) -> None:
+def _panel(a, h, f, pcols, levels, kind, cutoff, hist, sid) -> None:
     import polars as pl
+
+    from itnet_ts.data._frames import as_plot_time
 
     if h is not None and h.height:
         t = as_plot_time(h["time"].to_numpy(), kind)

@@ -5,7 +5,9 @@ inside functions too):
   package: what another package needs is public there;
 - dependencies run one way (``../shared/DESIGN.md``): ``cli -> estimators -> model -> ops ->
   gpu``; ``data`` below ``estimators`` (and ``model``, for its tensor types); ``datasets``
-  uses only ``data``; ``bench`` and ``distributed`` beside the estimators, used by ``cli``.
+  uses only ``data``; ``bench`` and ``distributed`` beside the estimators, used by ``cli``;
+- sizes (issue 11): no function over 60 lines (docstring aside), no module over 500 lines,
+  the kernels (``KERNELS``) aside.
 
 An exception the code cannot lose yet is an entry in an allow-list below that names the file
 and why; the tests fail on anything else, and on an entry that is no longer needed.
@@ -201,3 +203,129 @@ def test_the_checks_see_the_imports_they_guard():
     assert ("cli/main.py", "itnet_ts.cli._train", "forecast") in found  # relative
     assert ("itnet_ts/ops/dispatch.py", "itnet_ts.gpu", "load_scan_cuda") in found  # lazy
     assert _part("itnet_ts.cli._train") == "cli" and _part("itnet_ts.data._ingest") == "data"
+
+
+# ---- sizes (issue 11) -----------------------------------------------------------------------
+
+MAX_FUNCTION_LINES = 60  # from ``def`` to its last line, decorators and docstring not counted
+MAX_MODULE_LINES = 500
+
+# Kernels are exempt: their code is laid out for the compiler (numba's fused nogil loops; the
+# CUDA launch wrappers beside scan.cu), and each is checked against the PyTorch reference in
+# tests/ops and tests/gpu; reshaping one is a performance change with its own benchmarks.
+KERNELS = {
+    "itnet_ts/ops/scan_numba.py": "numba kernels of the recurrent scan (forward and backward)",
+    "itnet_ts/ops/read_numba.py": "numba kernel of the decoder's read",
+    "itnet_ts/gpu/": "CUDA (CuPy RawModule) kernels of the scan and their launch wrappers",
+}
+
+
+def _is_kernel(rel: str) -> bool:
+    return any(rel == k or (k.endswith("/") and rel.startswith(k)) for k in KERNELS)
+
+
+def _docstring_lines(node: ast.AST) -> int:
+    body = node.body  # type: ignore[attr-defined]
+    first = body[0] if body else None
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
+        return first.end_lineno - first.lineno + 1  # type: ignore[operator]
+    return 0
+
+
+def _only_stores_its_parameters(node: ast.FunctionDef) -> bool:
+    """An sklearn ``__init__``: its body (after the docstring) is ``self.p = p`` for each of its
+    parameters, nothing else -- its length is the number of hyperparameters, not logic."""
+    if node.name != "__init__":
+        return False
+    args = node.args
+    params = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs][1:]
+    body = node.body[1:] if _docstring_lines(node) else node.body
+    stored = []
+    for stmt in body:
+        if not (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Attribute)
+            and isinstance(stmt.targets[0].value, ast.Name)
+            and stmt.targets[0].value.id == "self"
+            and isinstance(stmt.value, ast.Name)
+            and stmt.value.id == stmt.targets[0].attr
+        ):
+            return False
+        stored.append(stmt.value.id)
+    return stored == params
+
+
+def function_lengths() -> dict[tuple[str, str], int]:
+    """(file, qualified name) -> lines of every function outside the kernels."""
+    found: dict[tuple[str, str], int] = {}
+
+    def walk(node: ast.AST, rel: str, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = prefix + child.name
+                if not _only_stores_its_parameters(child):  # type: ignore[arg-type]
+                    lines = child.end_lineno - child.lineno + 1 - _docstring_lines(child)
+                    found[rel, name] = lines  # type: ignore[operator]
+                walk(child, rel, name + ".")
+            elif isinstance(child, ast.ClassDef):
+                walk(child, rel, prefix + child.name + ".")
+            else:
+                walk(child, rel, prefix)
+
+    for folder in PACKAGE_DIRS:
+        for file in sorted((ROOT / folder).rglob("*.py")):
+            rel = file.relative_to(ROOT).as_posix()
+            if not _is_kernel(rel):
+                walk(ast.parse(file.read_text(encoding="utf-8")), rel, "")
+    return found
+
+
+def module_lengths() -> dict[str, int]:
+    return {
+        file.relative_to(ROOT).as_posix(): len(file.read_text(encoding="utf-8").splitlines())
+        for folder in PACKAGE_DIRS
+        for file in sorted((ROOT / folder).rglob("*.py"))
+        if not _is_kernel(file.relative_to(ROOT).as_posix())
+    }
+
+
+def test_no_function_is_over_60_lines():
+    offenders = [
+        f"{file}: {name} has {n} lines (at most {MAX_FUNCTION_LINES}, docstring aside)"
+        for (file, name), n in sorted(function_lengths().items())
+        if n > MAX_FUNCTION_LINES
+    ]
+    assert not offenders, "split these into named steps:\n" + "\n".join(offenders)
+
+
+def test_no_module_is_over_500_lines():
+    offenders = [
+        f"{file}: {n} lines (at most {MAX_MODULE_LINES})"
+        for file, n in sorted(module_lengths().items())
+        if n > MAX_MODULE_LINES
+    ]
+    assert not offenders, "split these by responsibility:\n" + "\n".join(offenders)
+
+
+def test_the_size_checks_measure_what_they_say():
+    """The kernels are named files that exist; docstrings do not count; an sklearn
+    ``__init__`` that stores its parameters is not measured, one with logic is."""
+    for kernel in KERNELS:
+        assert (ROOT / kernel).exists(), kernel
+    tree = ast.parse(
+        "def f(a):\n    '''doc\n    more'''\n    return a\n\n"
+        "class E:\n    def __init__(self, a, b=1):\n        self.a = a\n        self.b = b\n\n"
+        "class G:\n    def __init__(self, a):\n        self.a = a + 1\n"
+    )
+    f, e, g = tree.body
+    assert f.end_lineno - f.lineno + 1 - _docstring_lines(f) == 2
+    assert _only_stores_its_parameters(e.body[0])
+    assert not _only_stores_its_parameters(g.body[0])
+    lengths = function_lengths()
+    assert ("itnet_ts/estimators/forecaster.py", "ITNetForecaster.fit") in lengths
+    assert not any(file.startswith("itnet_ts/gpu/") for file, _ in lengths)

@@ -17,6 +17,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,8 +117,57 @@ def run_benchmark(
     over the runs (and the epochs of each). ``loader(name, **options)`` loads a dataset (only
     when one of its runs is to be done).
     """
-    from tqdm.auto import tqdm
+    plan = _plan(datasets, models, seeds, epochs, patience, device, dataset_options, params)
+    out = Path(out)
+    records, todo = _finished_runs(plan, out, force)
+    records.update(_run_missing(plan, todo, out, loader, progress))
+    runs = [records[d, m, s] for d in plan.datasets for m in plan.models for s in plan.seeds]
+    result = _results(plan, runs, todo, command)
+    write_json(out / RESULTS_JSON, result)
+    write_text_atomic(out / RESULTS_MD, results_markdown(result))
+    return result
 
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a benchmark runs: the canonical names, the checked settings, the data options."""
+
+    datasets: list[str]
+    models: list[str]
+    seeds: list[int]
+    epochs: int
+    patience: int
+    device: str
+    params: dict[str, dict[str, Any]]  # model -> checked hyperparameters
+    options: dict[str, dict[str, Any]]  # dataset -> loader options
+    identity: dict[str, dict[str, Any]]  # dataset -> what defines its data
+
+    def settings(self, dataset: str, model: str) -> dict[str, Any]:
+        """The settings recorded with a run (a finished run is reused only if they match)."""
+        trained = MODELS[model].trained
+        return {
+            "dataset": dataset,
+            "data": self.identity[dataset],
+            "model": model,
+            "params": self.params[model],
+            "epochs": self.epochs if trained else None,
+            "patience": self.patience if trained else None,
+            "device": self.device if trained else "cpu",
+        }
+
+
+def _plan(
+    datasets: Sequence[str],
+    models: Sequence[str],
+    seeds: Sequence[int],
+    epochs: int,
+    patience: int,
+    device: str,
+    dataset_options: dict[str, dict[str, Any]] | None,
+    params: dict[str, dict[str, Any]] | None,
+) -> _Plan:
+    """The request checked: names made canonical (duplicates dropped), counts, the device,
+    every model's hyperparameters and every dataset's options."""
     datasets = list(dict.fromkeys(dataset_name(d) for d in datasets))
     models = list(dict.fromkeys(model_name(m) for m in models))
     seeds = list(dict.fromkeys(int(s) for s in seeds))
@@ -131,26 +181,23 @@ def run_benchmark(
     params = {m: check_params(m, (params or {}).get(m, {})) for m in models}
     options = {d: dict((dataset_options or {}).get(d, {})) for d in datasets}
     identity = {d: data_identity(d, options[d]) for d in datasets}
-    out = Path(out)
+    return _Plan(datasets, models, seeds, epochs, patience, device, params, options, identity)
 
-    def settings(dataset: str, model: str) -> dict[str, Any]:
-        trained = MODELS[model].trained
-        return {
-            "dataset": dataset,
-            "data": identity[dataset],
-            "model": model,
-            "params": params[model],
-            "epochs": epochs if trained else None,
-            "patience": patience if trained else None,
-            "device": device if trained else "cpu",
-        }
 
-    records: dict[tuple[str, str, int], dict[str, Any]] = {}
-    todo: list[tuple[str, str, int]] = []
-    for d in datasets:
-        for m in models:
-            want = settings(d, m)
-            for s in seeds:
+RunKey = tuple[str, str, int]  # (dataset, model, seed)
+
+
+def _finished_runs(
+    plan: _Plan, out: Path, force: bool
+) -> tuple[dict[RunKey, dict[str, Any]], list[RunKey]]:
+    """The runs already under ``out`` (read back; one made with other settings is an error)
+    and the runs still to do (all of them with ``force``)."""
+    records: dict[RunKey, dict[str, Any]] = {}
+    todo: list[RunKey] = []
+    for d in plan.datasets:
+        for m in plan.models:
+            want = plan.settings(d, m)
+            for s in plan.seeds:
                 path = run_path(out, d, m, s)
                 if force or not path.exists():
                     todo.append((d, m, s))
@@ -163,52 +210,63 @@ def run_benchmark(
                         "--force to rerun it or choose another --out"
                     )
                 records[d, m, s] = rec
+    return records, todo
 
+
+def _run_missing(
+    plan: _Plan, todo: list[RunKey], out: Path, loader: Callable[..., Any], progress: bool
+) -> dict[RunKey, dict[str, Any]]:
+    """Run ``todo`` in order (one dataset in memory at a time), writing each run's JSON as
+    soon as it is done; the records as read back from JSON."""
+    from tqdm.auto import tqdm
+
+    records: dict[RunKey, dict[str, Any]] = {}
     bar = tqdm(total=len(todo), desc="bench", unit="run", disable=not progress or not todo)
     loaded: dict[str, Any] = {}
     for d, m, s in todo:
         bar.set_postfix_str(f"{d} / {m} / seed {s}")
         if d not in loaded:
             loaded.clear()  # one dataset in memory at a time
-            loaded[d] = loader(d, **options[d])
+            loaded[d] = loader(d, **plan.options[d])
         data = loaded[d]
         rec = run_model(
             m,
             data,
             s,
-            epochs=epochs,
-            patience=patience,
-            device=device,
-            params=params[m],
+            epochs=plan.epochs,
+            patience=plan.patience,
+            device=plan.device,
+            params=plan.params[m],
             progress=progress,
         )
-        rec["settings"] = settings(d, m)
+        rec["settings"] = plan.settings(d, m)
         rec["data"] = {"options": data.options, "sizes": data.sizes()}
         write_json(run_path(out, d, m, s), rec)
         records[d, m, s] = json.loads(json.dumps(rec, default=str))
         bar.update()
     bar.close()
+    return records
 
-    runs = [records[d, m, s] for d in datasets for m in models for s in seeds]
-    summary = summarise(runs)
-    result = {
+
+def _results(
+    plan: _Plan, runs: list[dict[str, Any]], todo: list[RunKey], command: str | None
+) -> dict[str, Any]:
+    """``results.json``: the settings, the summary rows and the runs without their history."""
+    return {
         "command": command,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "datasets": datasets,
-        "models": models,
-        "seeds": seeds,
-        "epochs": epochs,
-        "patience": patience,
-        "device": device,
-        "params": params,
-        "data": identity,
+        "datasets": plan.datasets,
+        "models": plan.models,
+        "seeds": plan.seeds,
+        "epochs": plan.epochs,
+        "patience": plan.patience,
+        "device": plan.device,
+        "params": plan.params,
+        "data": plan.identity,
         "rerun": [f"{d}/{m}/seed{s}" for d, m, s in todo],
-        "summary": summary,
+        "summary": summarise(runs),
         "runs": [{k: v for k, v in r.items() if k != "history"} for r in runs],
     }
-    write_json(out / RESULTS_JSON, result)
-    write_text_atomic(out / RESULTS_MD, results_markdown(result))
-    return result
 
 
 def results_markdown(result: dict[str, Any]) -> str:

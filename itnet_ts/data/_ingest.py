@@ -32,20 +32,19 @@ column); everything after that is the same code path for both libraries. Rows na
 error messages are 0-based positions in the user's frame (not pandas index labels).
 
 The parts: :class:`FrameSpec` and its checks in ``_spec.py``, the column readers of both
-libraries in ``_sources.py``, the way back (:func:`to_user_frame`) in ``_output.py``; this
-module resolves the shape and builds the canonical frame, and hands their public names on.
+libraries in ``_sources.py``, the shape and columns of a frame (long / wide / tidy) in
+``_layout.py``, the way back (:func:`to_user_frame`) in ``_output.py``; this module builds
+the canonical frame, and hands their public names on.
 """
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from itnet_ts.data._layout import Layout, resolve_layout
 from itnet_ts.data._output import polars_time_out, to_user_frame
 from itnet_ts.data._sources import Source, canonical_ids, check_ids, make_source, positive_zero
 from itnet_ts.data._spec import (
@@ -94,27 +93,6 @@ _ROW = "__itnet_row__"  # internal column; frames are built with fixed names, ne
 # --------------------------------------------------------------------------------------
 
 
-def _suggest(name: str, columns: Sequence[str]) -> str | None:
-    matches = difflib.get_close_matches(name, list(columns), n=1, cutoff=0.6)
-    if not matches:
-        lowered = {c.lower(): c for c in columns}
-        if name.lower() in lowered:
-            matches = [lowered[name.lower()]]
-    return matches[0] if matches else None
-
-
-def _missing_column(name: str, role: str, param: str, columns: Sequence[str]) -> ITNetInputError:
-    shown = ", ".join(repr(c) for c in list(columns)[:20])
-    more = " ..." if len(columns) > 20 else ""
-    match = _suggest(name, columns)
-    guess = f"; did you mean {match!r}?" if match else "."
-    return ITNetInputError(
-        f"{role} column {name!r} not found in the frame (columns: {shown}{more}){guess}",
-        param=param,
-        hint=f"Pass {param}='<column name>' to name it.",
-    )
-
-
 def _dense_codes(s: pl.Series) -> pl.Series:
     """``UInt32`` codes ordered like the values (sorting by codes = sorting by values)."""
     uniq = s.unique().sort()
@@ -132,97 +110,6 @@ def _stamp_ranks(ids: pl.Series, times: pl.Series) -> pl.Series:
     ranks = np.empty(frame.height, dtype=np.int64)
     ranks[order.to_numpy()] = ranks_sorted.to_numpy()
     return pl.Series(_STAMP, ranks)
-
-
-# --------------------------------------------------------------------------------------
-# shape detection
-# --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Layout:
-    shape: str
-    id_col: str | None
-    time_col: str
-    target_col: str | None
-    variable_col: str | None
-    value_col: str | None
-    value_cols: tuple[str, ...]  # wide: channel columns; long: (target,); tidy: ()
-
-
-def _resolve_layout(
-    src: Source,
-    *,
-    id_col: str | None,
-    time_col: str,
-    target_col: str | None,
-    variable_col: str | None,
-    value_col: str | None,
-    shape: str,
-) -> _Layout:
-    cols = src.columns
-    if id_col is not None and id_col not in cols:
-        if id_col != "unique_id":  # an id column the user named must exist
-            raise _missing_column(id_col, "id", "id_col", cols)
-        # the default name absent: one series -- unless a column looks like a misspelling of
-        # it, which would otherwise silently become a channel
-        near = difflib.get_close_matches(id_col, [c for c in cols if c != time_col], 1, 0.8)
-        near = near or [c for c in cols if c.lower() == id_col and c != time_col]
-        if near:
-            raise ITNetInputError(
-                f"id column {id_col!r} not found in the frame; did you mean {near[0]!r}? "
-                f"Pass id_col={near[0]!r}, or id_col=None if the frame holds a single series."
-            )
-        id_col = None
-    if time_col not in cols:
-        err = _missing_column(time_col, "time", "time_col", cols)
-        dated = [c for c in cols if src.is_datetime(c)]
-        if dated and not _suggest(time_col, cols):
-            err = ITNetInputError(f"{err} Datetime columns found: {dated}.")
-        hint = src.time_hint(time_col)
-        raise ITNetInputError(f"{err}{hint}") if hint else err
-    if id_col == time_col:
-        raise ITNetInputError(f"id_col and time_col are both {id_col!r}; they must differ.")
-    others = [c for c in cols if c not in (id_col, time_col)]
-    if not others:
-        present = ", ".join(repr(c) for c in (id_col, time_col) if c is not None)
-        raise ITNetInputError(
-            f"the frame has only the id/time columns ({present}) and no values. Add channel "
-            f"columns (wide), a {target_col or 'y'!r} column (long), or 'variable' and "
-            "'value' columns (tidy)."
-        )
-
-    if shape == "auto":
-        if variable_col is not None or value_col is not None:
-            shape = "tidy"
-        elif "variable" in others and "value" in others:
-            shape = "tidy"
-        elif (
-            target_col is not None
-            and target_col in others
-            and not any(src.is_numeric(c) for c in others if c != target_col)
-        ):
-            shape = "long"
-        else:
-            shape = "wide"
-
-    if shape == "tidy":
-        variable_col = variable_col or "variable"
-        value_col = value_col or "value"
-        for name, role, param in (
-            (variable_col, "variable", "variable_col"),
-            (value_col, "value", "value_col"),
-        ):
-            if name not in others:
-                raise _missing_column(name, role, param, cols)
-        if variable_col == value_col:
-            raise ITNetInputError(f"variable_col and value_col are both {value_col!r}.")
-        return _Layout("tidy", id_col, time_col, None, variable_col, value_col, ())
-    if shape == "long":
-        if target_col is None or target_col not in others:
-            raise _missing_column(str(target_col), "target", "target_col", cols)
-        return _Layout("long", id_col, time_col, target_col, None, None, (target_col,))
-    return _Layout("wide", id_col, time_col, None, None, None, tuple(others))
 
 
 # --------------------------------------------------------------------------------------
@@ -374,7 +261,7 @@ def ingest(
         raise ITNetInputError(
             "the frame is empty (0 rows); give at least one observation per series."
         )
-    layout = _resolve_layout(
+    layout = resolve_layout(
         src,
         id_col=id_col,
         time_col=time_col,
@@ -414,7 +301,7 @@ def ingest(
     return canon, new_spec
 
 
-def _spec_of(src: Source, layout: _Layout, channels, meta: TimeMeta, id_dtype: str) -> FrameSpec:
+def _spec_of(src: Source, layout: Layout, channels, meta: TimeMeta, id_dtype: str) -> FrameSpec:
     return FrameSpec(
         library=src.library,
         shape=layout.shape,
@@ -443,7 +330,7 @@ def _check_options(duplicates: str, shape: str, spec) -> None:
         raise ITNetInputError(f"spec must be a FrameSpec, got {type(spec).__name__}.")
 
 
-def _all_observations(src: Source, layout: _Layout, base: pl.DataFrame, ids: pl.Series):
+def _all_observations(src: Source, layout: Layout, base: pl.DataFrame, ids: pl.Series):
     """(every observation of the frame in the long layout of ``_observations``, the sorted
     channel names)."""
     has_ids = layout.id_col is not None

@@ -421,94 +421,98 @@ def make_batch(
     N = max(int((ends - starts).max()) if B else 0, 1)
     qn = windows.q_indptr[idx + 1] - windows.q_indptr[idx]
     Q = max(int(qn.max()) if B else 0, 1)
-    f32 = np.float32
-    tau = np.zeros((B, N), f32)
-    dtau = np.zeros((B, N), f32)
-    values = np.zeros((B, N, C), f32)
-    mask = np.zeros((B, N, C), f32)
-    age = np.zeros((B, N, C), f32)
-    seen = np.zeros((B, N, C), f32)
-    valid = np.zeros((B, N), bool)
-    last_value = np.zeros((B, C), f32)
-    last_tau = np.zeros((B, C), f32)
-    has_last = np.zeros((B, C), f32)
-    hist_mean = np.zeros((B, C), f32)
-    hist_count = np.zeros((B, C), f32)
-    q_tau = np.zeros((B, Q), f32)
-    q_chan = np.zeros((B, Q), np.int64)
-    q_valid = np.zeros((B, Q), bool)
-    y = np.zeros((B, Q), f32)
-    y_known = np.zeros((B, Q), bool)
-    static = None if ragged.static is None else ragged.static[windows.series[idx]].astype(f32)
     n_futr = 0 if ragged.futr is None else ragged.futr.shape[1]
-    futr = np.zeros((B, N, n_futr), f32) if n_futr else None
-    q_futr = np.zeros((B, Q, n_futr), f32) if n_futr else None
+    arr = _zero_batch(B, N, Q, C, n_futr)
+    if ragged.static is not None:
+        arr["static"] = ragged.static[windows.series[idx]].astype(np.float32)
     for i, w in enumerate(idx):
-        a, b = int(starts[i]), int(ends[i])
-        n = b - a
         cut = windows.cutoff[w]
-        if n > 0:
-            rel = relative_times(ragged.times[a:b], cut, unit)  # (n,) float64
-            m = ragged.mask[a:b]  # (n, C)
-            v = np.where(m, scaler.transform(ragged.values[a:b]), 0.0)
-            tau[i, :n] = rel
-            dtau[i, 1:n] = np.diff(rel)
-            if futr is not None:
-                futr[i, :n] = ragged.futr[a:b]
-            values[i, :n] = v
-            mask[i, :n] = m
-            valid[i, :n] = True
-            # time since each channel was last observed (at or before each point)
-            last_seen = np.where(m, rel[:, None], -np.inf)
-            last_seen = np.maximum.accumulate(last_seen, axis=0)
-            ever = np.isfinite(last_seen)
-            age[i, :n] = np.log1p(np.where(ever, rel[:, None] - np.where(ever, last_seen, 0), 0))
-            seen[i, :n] = ever
-            cnt = m.sum(0)
-            has = cnt > 0
-            last_idx = n - 1 - np.argmax(m[::-1], axis=0)  # (C,)
-            last_value[i] = np.where(has, v[last_idx, np.arange(C)], 0.0)
-            last_tau[i] = np.where(has, rel[last_idx], 0.0)
-            has_last[i] = has
-            hist_mean[i] = v.sum(0) / np.maximum(cnt, 1)
-            hist_count[i] = np.log1p(cnt)
-        qa, qb = int(windows.q_indptr[w]), int(windows.q_indptr[w + 1])
-        k = qb - qa
-        if k:
-            ch = windows.q_chan[qa:qb]
-            q_tau[i, :k] = relative_times(windows.q_time[qa:qb], cut, unit)
-            q_chan[i, :k] = ch
-            q_valid[i, :k] = True
-            tgt = windows.q_target[qa:qb]
-            known = np.isfinite(tgt)
-            y[i, :k] = np.where(known, scaler.transform(np.where(known, tgt, 0.0), ch), 0.0)
-            y_known[i, :k] = known
-            if q_futr is not None:
-                if windows.q_futr is None:
-                    raise ValueError(
-                        "the series carry known-future covariates: windows need q_futr"
-                    )
-                q_futr[i, :k] = windows.q_futr[qa:qb]
-    t = torch.from_numpy
-    return Batch(
-        t(tau),
-        t(dtau),
-        t(values),
-        t(mask),
-        t(age),
-        t(seen),
-        t(valid),
-        t(last_value),
-        t(last_tau),
-        t(has_last),
-        t(hist_mean),
-        t(hist_count),
-        t(q_tau),
-        t(q_chan),
-        t(q_valid),
-        t(y),
-        t(y_known),
-        None if static is None else t(static),
-        None if futr is None else t(futr),
-        None if q_futr is None else t(q_futr),
-    )
+        _fill_history(arr, i, ragged, int(starts[i]), int(ends[i]), cut, scaler, unit)
+        _fill_queries(arr, i, windows, w, cut, scaler, unit)
+    return Batch(**{k: None if v is None else torch.from_numpy(v) for k, v in arr.items()})
+
+
+def _zero_batch(B: int, N: int, Q: int, C: int, n_futr: int) -> dict[str, np.ndarray | None]:
+    """The arrays of a :class:`Batch` (its field names, in its order), zero-filled; the
+    covariates ``None`` (``futr`` / ``q_futr`` zeros when the series carry ``n_futr``)."""
+    f32 = np.float32
+    return {
+        "tau": np.zeros((B, N), f32),
+        "dtau": np.zeros((B, N), f32),
+        "values": np.zeros((B, N, C), f32),
+        "mask": np.zeros((B, N, C), f32),
+        "age": np.zeros((B, N, C), f32),
+        "seen": np.zeros((B, N, C), f32),
+        "valid": np.zeros((B, N), bool),
+        "last_value": np.zeros((B, C), f32),
+        "last_tau": np.zeros((B, C), f32),
+        "has_last": np.zeros((B, C), f32),
+        "hist_mean": np.zeros((B, C), f32),
+        "hist_count": np.zeros((B, C), f32),
+        "q_tau": np.zeros((B, Q), f32),
+        "q_chan": np.zeros((B, Q), np.int64),
+        "q_valid": np.zeros((B, Q), bool),
+        "y": np.zeros((B, Q), f32),
+        "y_known": np.zeros((B, Q), bool),
+        "static": None,
+        "futr": np.zeros((B, N, n_futr), f32) if n_futr else None,
+        "q_futr": np.zeros((B, Q, n_futr), f32) if n_futr else None,
+    }
+
+
+def _fill_history(
+    arr: dict, i: int, ragged: RaggedSeries, a: int, b: int, cut, scaler: ValueScaler, unit: float
+) -> None:
+    """Row ``i`` of the history arrays: points ``a:b`` of ``ragged`` at times relative to
+    ``cut``, with each channel's age, last value and history summaries."""
+    n = b - a
+    if n <= 0:
+        return
+    C = len(ragged.channels)
+    rel = relative_times(ragged.times[a:b], cut, unit)  # (n,) float64
+    m = ragged.mask[a:b]  # (n, C)
+    v = np.where(m, scaler.transform(ragged.values[a:b]), 0.0)
+    arr["tau"][i, :n] = rel
+    arr["dtau"][i, 1:n] = np.diff(rel)
+    if arr["futr"] is not None:
+        arr["futr"][i, :n] = ragged.futr[a:b]
+    arr["values"][i, :n] = v
+    arr["mask"][i, :n] = m
+    arr["valid"][i, :n] = True
+    # time since each channel was last observed (at or before each point)
+    last_seen = np.where(m, rel[:, None], -np.inf)
+    last_seen = np.maximum.accumulate(last_seen, axis=0)
+    ever = np.isfinite(last_seen)
+    arr["age"][i, :n] = np.log1p(np.where(ever, rel[:, None] - np.where(ever, last_seen, 0), 0))
+    arr["seen"][i, :n] = ever
+    cnt = m.sum(0)
+    has = cnt > 0
+    last_idx = n - 1 - np.argmax(m[::-1], axis=0)  # (C,)
+    arr["last_value"][i] = np.where(has, v[last_idx, np.arange(C)], 0.0)
+    arr["last_tau"][i] = np.where(has, rel[last_idx], 0.0)
+    arr["has_last"][i] = has
+    arr["hist_mean"][i] = v.sum(0) / np.maximum(cnt, 1)
+    arr["hist_count"][i] = np.log1p(cnt)
+
+
+def _fill_queries(
+    arr: dict, i: int, windows: WindowSet, w: int, cut, scaler: ValueScaler, unit: float
+) -> None:
+    """Row ``i`` of the query arrays: window ``w``'s queries at times relative to ``cut``,
+    their scaled targets (0 where unknown) and known-future covariates."""
+    qa, qb = int(windows.q_indptr[w]), int(windows.q_indptr[w + 1])
+    k = qb - qa
+    if not k:
+        return
+    ch = windows.q_chan[qa:qb]
+    arr["q_tau"][i, :k] = relative_times(windows.q_time[qa:qb], cut, unit)
+    arr["q_chan"][i, :k] = ch
+    arr["q_valid"][i, :k] = True
+    tgt = windows.q_target[qa:qb]
+    known = np.isfinite(tgt)
+    arr["y"][i, :k] = np.where(known, scaler.transform(np.where(known, tgt, 0.0), ch), 0.0)
+    arr["y_known"][i, :k] = known
+    if arr["q_futr"] is not None:
+        if windows.q_futr is None:
+            raise ValueError("the series carry known-future covariates: windows need q_futr")
+        arr["q_futr"][i, :k] = windows.q_futr[qa:qb]

@@ -76,7 +76,19 @@ class ITNet(nn.Module):
 
     def __init__(self, cfg: ITNetConfig):
         super().__init__()
+        _check_config(cfg)
         self.cfg = cfg
+        # built in this order: the parameters' random initialisation follows it
+        self._build_encoder(cfg)
+        self._build_start(cfg)
+        self._build_decoder(cfg)
+        # per channel: 0 = the network, k > 0 = simple predictor PREDICTORS[k] instead (set by
+        # the estimator when that predictor beat the trained network on validation)
+        self.register_buffer("fallback", torch.zeros(cfg.n_channels, dtype=torch.long))
+
+    def _build_encoder(self, cfg: ITNetConfig) -> None:
+        """The point embedding, the static covariates' embeddings, the recurrent blocks, the
+        read's LayerNorm and the channel embedding."""
         C, D = cfg.n_channels, cfg.d_model
         self.time_feat = FourierFeatures(cfg.n_fourier, cfg.timescale_min, cfg.timescale_max)
         self.embed = nn.Sequential(
@@ -105,33 +117,13 @@ class ITNet(nn.Module):
         # the LayerNorm on the decoder's read of the integral (off: integral_norm=False)
         self.norm_out = nn.LayerNorm(D) if cfg.integral_norm else nn.Identity()
         self.channel_emb = nn.Embedding(C, D)
-        if cfg.integration not in ("exact", "monte_carlo"):
-            raise ValueError(
-                f"integration must be 'exact' or 'monte_carlo', got {cfg.integration!r}"
-            )
-        if cfg.decoder not in ("recurrent", "attention", "both"):
-            raise ValueError(
-                f"decoder must be 'recurrent', 'attention' or 'both', got {cfg.decoder!r}"
-            )
-        # query features: lead time (Fourier), age of the channel's last value, its value, flags
-        # (+ the query time from the cutoff) (+ known-future covariates at the query time)
-        n_time = 3 if cfg.query_cutoff_time else 2
-        if cfg.start not in ("mix", "persistence"):
-            raise ValueError(f"start must be 'mix' or 'persistence', got {cfg.start!r}")
-        if cfg.mix_version not in (1, 2):
-            raise ValueError(f"mix_version must be 1 or 2, got {cfg.mix_version!r}")
+
+    def _build_start(self, cfg: ITNetConfig) -> None:
+        """The forecast's starting point: the simple predictors and, with ``start="mix"``, the
+        learned mix of them (:class:`~itnet_ts.model.baselines.BaselineMix`)."""
         v2 = cfg.mix_version == 2
         self.period_grid = cfg.period_grid
-        if self.period_grid is not None and (not v2 or cfg.start != "mix"):
-            raise ValueError(
-                "a period grid (the periodic predictor) needs start='mix' and mix_version=2"
-            )
         periodic = self.period_grid is not None
-        if periodic and not (cfg.period_f_min > 0 and cfg.period_df > 0):
-            raise ValueError(
-                f"a period grid needs period_f_min > 0 and period_df > 0; got "
-                f"{cfg.period_f_min}, {cfg.period_df}"
-            )
         self.n_predictors = (
             N_PREDICTORS_V1 if not v2 else len(PREDICTORS) if periodic else N_PREDICTORS_V2
         )
@@ -140,7 +132,16 @@ class ITNet(nn.Module):
             0 if not v2 else N_HISTORY_FEATURES_PERIODIC if periodic else N_HISTORY_FEATURES
         )
         n_mix = self.time_feat.out_dim + self.n_history_features
+        C = cfg.n_channels
         self.mix = BaselineMix(C, n_mix, self.n_predictors) if cfg.start == "mix" else None
+
+    def _build_decoder(self, cfg: ITNetConfig) -> None:
+        """The query features' MLP, the read of the transform (and the attention decoder's
+        parts), and the head, zero-initialised so that the network starts at the start."""
+        D = cfg.d_model
+        # query features: lead time (Fourier), age of the channel's last value, its value, flags
+        # (+ the query time from the cutoff) (+ known-future covariates at the query time)
+        n_time = 3 if cfg.query_cutoff_time else 2
         # + the predictors after the first three (recent, trend[, smooth]), mix, mix - last
         n_base = 4 + (self.n_predictors - 3 + 2 if self.mix is not None else 0)
         self.query_mlp = nn.Sequential(
@@ -159,9 +160,6 @@ class ITNet(nn.Module):
         )
         nn.init.zeros_(self.head[-1].weight)  # start exactly at the baseline (mix)
         nn.init.zeros_(self.head[-1].bias)
-        # per channel: 0 = the network, k > 0 = simple predictor PREDICTORS[k] instead (set by
-        # the estimator when that predictor beat the trained network on validation)
-        self.register_buffer("fallback", torch.zeros(C, dtype=torch.long))
 
     # ---- encoder -------------------------------------------------------------------------
     @property
@@ -433,3 +431,25 @@ def _required(x: Tensor | None, name: str, n: int) -> Tensor:
         got = "none" if x is None else f"{x.shape[-1]} features"
         raise ValueError(f"this ITNet takes {n} {name} covariate features; got {got}")
     return x
+
+
+def _check_config(cfg: ITNetConfig) -> None:
+    """The settings ``ITNet`` checks itself (a ValueError naming the setting)."""
+    if cfg.integration not in ("exact", "monte_carlo"):
+        raise ValueError(f"integration must be 'exact' or 'monte_carlo', got {cfg.integration!r}")
+    if cfg.decoder not in ("recurrent", "attention", "both"):
+        raise ValueError(f"decoder must be 'recurrent', 'attention' or 'both', got {cfg.decoder!r}")
+    if cfg.start not in ("mix", "persistence"):
+        raise ValueError(f"start must be 'mix' or 'persistence', got {cfg.start!r}")
+    if cfg.mix_version not in (1, 2):
+        raise ValueError(f"mix_version must be 1 or 2, got {cfg.mix_version!r}")
+    periodic = cfg.period_grid is not None
+    if periodic and (cfg.mix_version != 2 or cfg.start != "mix"):
+        raise ValueError(
+            "a period grid (the periodic predictor) needs start='mix' and mix_version=2"
+        )
+    if periodic and not (cfg.period_f_min > 0 and cfg.period_df > 0):
+        raise ValueError(
+            f"a period grid needs period_f_min > 0 and period_df > 0; got "
+            f"{cfg.period_f_min}, {cfg.period_df}"
+        )
