@@ -11,7 +11,7 @@ from itnet_ts.data._batch_store import BatchStore
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._time import format_duration
 from itnet_ts.data._windows import ValueScaler, WindowSet, make_batch, scatter_queries
-from itnet_ts.errors import ITNetInputError
+from itnet_ts.errors import ITNetError, ITNetInputError
 from itnet_ts.model.itnet import ITNet
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "TrainingBatches",
     "batch_order",
     "batches",
+    "check_forecasts",
     "predict_windows",
     "stored_batches",
 ]
@@ -172,3 +173,18 @@ class TrainingBatches:
     def all_validation(self):
         """Every validation batch (None without validation windows)."""
         return None if self.val_store is None else stored_batches(self.val_store, self.batch_size)
+
+
+def check_forecasts(y_hat: np.ndarray, ragged: RaggedSeries, windows, channels) -> None:
+    """Never hand back NaN / infinite forecasts silently."""
+    bad = np.flatnonzero(~np.isfinite(y_hat))
+    if len(bad) == 0:
+        return
+    q = int(bad[0])
+    w = int(np.searchsorted(windows.q_indptr, q, side="right")) - 1
+    raise ITNetError(
+        f"{len(bad)} forecasts are not finite (first: series "
+        f"{ragged.ids[windows.series[w]]!r}, channel {channels[windows.q_chan[q]]!r}); the "
+        "values or times are beyond what the model can represent. Check the data for extreme "
+        "values or times, and report this if they look ordinary."
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import polars as pl
 import torch
 from sklearn.base import BaseEstimator
@@ -14,8 +13,8 @@ from itnet_ts.data._ingest import FrameSpec, format_time
 from itnet_ts.data._queries import explicit_queries, forecast_frame, horizon_queries, query_frame
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import forecast_windows
-from itnet_ts.errors import ITNetError, ITNetInputError
-from itnet_ts.estimators._batches import TrainingBatches, predict_windows
+from itnet_ts.errors import ITNetInputError
+from itnet_ts.estimators._batches import TrainingBatches, check_forecasts, predict_windows
 from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._covariates import futr_at_queries
 from itnet_ts.estimators._engine import seeded, train_network, training_strategy
@@ -322,7 +321,7 @@ class ITNetForecaster(BaseEstimator):
             )  # fmt: skip
         values = forecast_columns(state.quantile_plan, pred, state.scaler, windows.q_chan)
         for v in values.values():  # name -> (Q,)
-            _check_forecasts(v, ragged, windows, state.channels)
+            check_forecasts(v, ragged, windows, state.channels)
         return forecast_frame(ragged, windows, state.channels, values, spec)
 
     def _forecast_history(self, df, static_df) -> tuple[RaggedSeries, FrameSpec]:
@@ -489,18 +488,3 @@ class ITNetForecaster(BaseEstimator):
             "n_parameters": sum(p.numel() for p in self.model_.parameters()),
             "validation": getattr(self, "validation_", None),
         }
-
-
-def _check_forecasts(y_hat: np.ndarray, ragged: RaggedSeries, windows, channels) -> None:
-    """Never hand back NaN / infinite forecasts silently."""
-    bad = np.flatnonzero(~np.isfinite(y_hat))
-    if len(bad) == 0:
-        return
-    q = int(bad[0])
-    w = int(np.searchsorted(windows.q_indptr, q, side="right")) - 1
-    raise ITNetError(
-        f"{len(bad)} forecasts are not finite (first: series "
-        f"{ragged.ids[windows.series[w]]!r}, channel {channels[windows.q_chan[q]]!r}); the "
-        "values or times are beyond what the model can represent. Check the data for extreme "
-        "values or times, and report this if they look ordinary."
-    )
