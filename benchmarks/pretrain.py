@@ -37,7 +37,7 @@ from itnet_ts.data._windows import ValueScaler, make_batch, training_windows
 from itnet_ts.datasets.prior import draw_prior
 from itnet_ts.estimators._training import _Steps, evaluate_loss
 from itnet_ts.model.universal import UniversalConfig, UniversalITNet
-from itnet_ts.model.universal_io import checkpoint_path, save_universal
+from itnet_ts.model.universal_io import SHIPPED_DIR, save_universal
 
 MAX_HISTORY = 256
 
@@ -165,7 +165,7 @@ def export(args) -> None:
               "corpus": "itnet_ts.datasets.prior.draw_prior (synthetic only; no PhysioNet)",
               "best": meta["recipe"], "history": history, "git_commit": commit.strip(),
               "torch": torch.__version__}  # fmt: skip
-    path = save_universal(model, checkpoint_path(args.export).name, recipe)
+    path = save_universal(model, SHIPPED_DIR / args.export, recipe)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 

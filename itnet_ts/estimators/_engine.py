@@ -23,7 +23,7 @@ from itnet_ts.estimators._ddp import STRATEGIES, ddp_group, launched_by_torchrun
 from itnet_ts.estimators._training import TrainResult, fit_model
 from itnet_ts.model.itnet import ITNet
 
-__all__ = ["SingleProcess", "seeded", "train_network", "training_strategy"]
+__all__ = ["SingleProcess", "resolve_device", "seeded", "train_network", "training_strategy"]
 
 
 class SingleProcess:
@@ -54,6 +54,15 @@ class SingleProcess:
 
     def summary(self) -> None:
         return None
+
+
+def resolve_device(name: str) -> torch.device:
+    """The torch device of the estimator's ``device=`` ("auto": CUDA if available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ITNetInputError("device='cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
 
 
 @contextmanager

@@ -70,3 +70,19 @@ class FittedState:
         state.covariates = state.covariates or Covariates()
         state.quantile_plan = state.quantile_plan or QuantilePlan()
         return state
+
+    @staticmethod
+    def summary(est) -> dict:
+        """``est.get_fitted_summary()``: a plain dict (a zero-shot pretrained forecaster, fitted
+        on no frame, has None for what a frame gives)."""
+        result = getattr(est, "train_result_", None)
+        return {
+            "n_series": getattr(est, "n_series_", None),
+            "channels": list(getattr(est, "channels_", None) or ()),
+            "time_unit": getattr(est, "time_unit_", None),
+            "horizon": getattr(est, "horizon_", None),
+            "best_epoch": None if result is None else result.best_epoch,
+            "best_val_loss": None if result is None else result.best_val_loss,
+            "n_parameters": sum(p.numel() for p in est.model_.parameters()),
+            "validation": getattr(est, "validation_", None),
+        }

@@ -17,9 +17,10 @@ from itnet_ts.errors import ITNetInputError
 from itnet_ts.estimators._batches import TrainingBatches, check_forecasts, predict_windows
 from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._covariates import futr_at_queries
-from itnet_ts.estimators._engine import seeded, train_network, training_strategy
+from itnet_ts.estimators._engine import resolve_device, seeded, train_network, training_strategy
 from itnet_ts.estimators._fallback import apply_fallback, fit_start, rolling_baseline_scores
 from itnet_ts.estimators._prepare import duration, ingest_new, prepare_training
+from itnet_ts.estimators._pretrained import finetune_fit, pretrained, zero_shot
 from itnet_ts.estimators._quantiles import forecast_columns
 from itnet_ts.estimators._state import FittedState
 from itnet_ts.estimators._streaming import merge_history, predict_from_cache, update_cache
@@ -110,7 +111,15 @@ class ITNetForecaster(BaseEstimator):
             (``"ddp"`` when launched with more than one process, else ``"single"``).
         random_state: seed; on the CPU the same seed and data give the same model.
         verbose: show a progress bar while training.
+        checkpoint: a pretrained network (``None``: train from scratch): the name of a shipped
+            checkpoint or a path; see ``pretrained`` and docs/pretrained.md.
     """
+
+    @classmethod
+    def pretrained(cls, checkpoint: str | None = None, **params) -> ITNetForecaster:
+        """A forecaster that predicts with no ``fit``: the shipped network pretrained on a
+        synthetic prior (no download), any channels and time units; docs/pretrained.md."""
+        return pretrained(cls, checkpoint, params)
 
     def __init__(
         self,
@@ -147,6 +156,7 @@ class ITNetForecaster(BaseEstimator):
         strategy: str = "auto",
         random_state: int | None = 0,
         verbose: bool = True,
+        checkpoint: str | None = None,
     ):
         self.horizon = horizon
         self.time_unit = time_unit
@@ -181,6 +191,7 @@ class ITNetForecaster(BaseEstimator):
         self.strategy = strategy
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
 
     # ---- fit -----------------------------------------------------------------------------
     def fit(
@@ -198,6 +209,7 @@ class ITNetForecaster(BaseEstimator):
         cutoffs=None,
         val_df=None,
         val_cutoffs=None,
+        finetune: str | None = None,
     ) -> ITNetForecaster:
         """Fit on a pandas or polars frame (long, wide or tidy; see the data contract).
 
@@ -220,10 +232,18 @@ class ITNetForecaster(BaseEstimator):
 
         After training, the network is scored on the validation windows beside persistence
         and the per-series history mean; a channel where a baseline did better uses that
-        baseline, with a warning (``get_fitted_summary()["validation"]`` has the numbers)."""
+        baseline, with a warning (``get_fitted_summary()["validation"]`` has the numbers).
+
+        A pretrained forecaster is fine-tuned instead: ``finetune="head"`` (default) trains
+        the head and channel adapter only, ``"full"`` every weight."""
         self._validate_params()
         frame = dict(id_col=id_col, time_col=time_col, target_col=target_col,
                      variable_col=variable_col, value_col=value_col, shape=shape)  # fmt: skip
+        if self.checkpoint is not None or finetune is not None:
+            split = dict(
+                static_df=static_df, cutoffs=cutoffs, val_df=val_df, val_cutoffs=val_cutoffs
+            )
+            return finetune_fit(self, df, frame, finetune, **split)
         seed = 0 if self.random_state is None else int(self.random_state)
         with (
             training_strategy(self.strategy, self._device(), seed) as strategy,
@@ -292,9 +312,11 @@ class ITNetForecaster(BaseEstimator):
             ``y_hat-lo-<level>`` / ``y_hat-hi-<level>`` or ``y_hat_q<q>`` columns when fitted
             with ``level=`` / ``quantiles=``.
         """
-        self._check_fitted()
         if (h is None) == (times is None):
             raise ITNetInputError("pass exactly one of h= (a horizon) or times= (query times)")
+        if self.checkpoint is not None and getattr(self, "spec_", None) is None:
+            return zero_shot(self, df, static_df).predict(h, df=df, times=times, freq=freq)
+        self._check_fitted()
         state = FittedState.of(self)
         ragged, spec = self._forecast_history(df, static_df)
         if times is not None:
@@ -359,6 +381,8 @@ class ITNetForecaster(BaseEstimator):
         Returns ``self``.
         """
         self._check_fitted()
+        if self.checkpoint is not None:
+            raise ITNetInputError("update() is not supported by pretrained forecasters yet")
         state = FittedState.of(self)
         new, _ = self._ingest_new(df, static_df, "update(df)")
         merged, rows = merge_history(
@@ -406,13 +430,7 @@ class ITNetForecaster(BaseEstimator):
         validate_params(self)
 
     def _device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ITNetInputError(
-                "device='cuda' but no CUDA device is available; use 'auto' or 'cpu'"
-            )
-        return torch.device(self.device)
+        return resolve_device(self.device)
 
     def _duration(self, value, name: str) -> float:
         return duration(value, name, self.spec_, self.time_unit_, self.time_unit)
@@ -478,13 +496,4 @@ class ITNetForecaster(BaseEstimator):
     def get_fitted_summary(self) -> dict[str, Any]:
         """Plain-dict summary of the fitted model (for logs and the CLI)."""
         self._check_fitted()
-        return {
-            "n_series": self.n_series_,
-            "channels": list(self.channels_),
-            "time_unit": self.time_unit_,
-            "horizon": self.horizon_,
-            "best_epoch": self.train_result_.best_epoch,
-            "best_val_loss": self.train_result_.best_val_loss,
-            "n_parameters": sum(p.numel() for p in self.model_.parameters()),
-            "validation": getattr(self, "validation_", None),
-        }
+        return FittedState.summary(self)

@@ -14,11 +14,19 @@ from pathlib import Path
 
 from itnet_ts.model.universal import UniversalConfig, UniversalITNet
 
-__all__ = ["DEFAULT_CHECKPOINT", "checkpoint_path", "load_universal", "save_universal"]
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "SHIPPED_DIR",
+    "checkpoint_path",
+    "load_universal",
+    "save_universal",
+]
 
 #: The checkpoint ``ITNetForecaster.pretrained()`` loads.
 DEFAULT_CHECKPOINT = "itnet-zero-v1"
-_SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
+#: Where the package keeps its checkpoints.
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
+_SHIPPED = SHIPPED_DIR
 
 
 def checkpoint_path(name: str | Path) -> Path:
