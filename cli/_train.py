@@ -57,6 +57,14 @@ def check_futr_options(futr_cols: str | None, futr: Path | None) -> None:
         )
 
 
+ZeroShot = Annotated[
+    bool,
+    typer.Option(
+        "--zero-shot",
+        help="No training: forecast with the pretrained network shipped with itnet-ts "
+        "(docs/pretrained.md). Default column names only; no --save-model or covariates.",
+    ),
+]
 SaveModel = Annotated[
     Path | None, typer.Option("--save-model", help="Also save the fitted model here.")
 ]
@@ -79,6 +87,7 @@ def forecast(
     futr_cols: FutrCols = None,
     futr: FutrFile = None,
     params: Params = None,
+    zero_shot: ZeroShot = False,
     id_col: IdCol = "unique_id",
     time_col: TimeCol = "ds",
     target_col: TargetCol = "y",
@@ -107,17 +116,23 @@ def forecast(
         params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed,
         level=level, quantiles=quantiles, futr_cols=futr_cols,
     )  # fmt: skip
-    est.fit(
-        frame, static_df=cov.get("static_df"),
-        **columns(id_col, time_col, target_col, variable_col, value_col),
-    )  # fmt: skip
+    if zero_shot:
+        cols = (id_col, time_col, target_col, variable_col, value_col)
+        _zero_shot_options(est, cols, save_model, cov)
+        frame = {"df": frame}  # predict reads the history from df=
+    else:
+        est.fit(
+            frame, static_df=cov.get("static_df"),
+            **columns(id_col, time_col, target_col, variable_col, value_col),
+        )  # fmt: skip
+        frame = {}
     if not is_writer(est):
         return  # under torchrun: rank 0 forecasts, writes and reports
     futr_df = cov.get("futr_df")
     pred = (
-        est.predict(h=h_value, futr_df=futr_df)
+        est.predict(h=h_value, futr_df=futr_df, **frame)
         if h is not None
-        else est.predict(times=query_frame, futr_df=futr_df)
+        else est.predict(times=query_frame, futr_df=futr_df, **frame)
     )
     write_table_atomic(pred, out, overwrite)
     if save_model is not None:
@@ -126,12 +141,25 @@ def forecast(
         _report_forecast(est, pred, out, save_model)
 
 
+def _zero_shot_options(est, cols: tuple, save_model: Path | None, cov: dict) -> None:
+    """``forecast --zero-shot``: the estimator set to the shipped checkpoint; options that need
+    a fitted model or other column names are errors."""
+    from itnet_ts.errors import ITNetInputError
+    from itnet_ts.model.universal_io import DEFAULT_CHECKPOINT
+
+    if cols != ("unique_id", "ds", "y", None, None):
+        raise ITNetInputError("--zero-shot reads the default column names (unique_id, ds, ...)")
+    if save_model is not None or cov:
+        raise ITNetInputError("--zero-shot trains nothing: no --save-model, --static or --futr")
+    est.set_params(checkpoint=est.checkpoint or DEFAULT_CHECKPOINT)
+
+
 def _report_forecast(est, pred, out: Path, save_model: Path | None) -> None:
     """The first forecasts and what was written where."""
     echo_table(pred.head(8), rows=8)
-    summary = est.get_fitted_summary()
+    n_series = len(set(pred["unique_id"])) if "unique_id" in pred.columns else 1
     typer.echo(
-        f"{len(pred)} forecasts for {summary['n_series']} series written to {out}"
+        f"{len(pred)} forecasts for {n_series} series written to {out}"
         + (f"; model saved to {save_model}" if save_model else "")
     )
 
