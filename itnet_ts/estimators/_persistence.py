@@ -54,6 +54,11 @@ def save_forecaster(est, path, overwrite: bool = False) -> Path:
     from safetensors.torch import save
 
     path = Path(path)
+    if getattr(est, "checkpoint", None) is not None:
+        raise ITNetInputError(
+            "save() does not support pretrained forecasters yet: a zero-shot one is "
+            f"ITNetForecaster.pretrained({est.checkpoint!r}) again; refit a fine-tuned one"
+        )
     if path.exists() and not overwrite:
         raise ITNetInputError(f"{path} already exists; pass overwrite=True to replace it")
     tensors = {

@@ -92,7 +92,7 @@ def test_zero_shot_intervals_and_errors():
         ITNetForecaster(verbose=False).fit(hist, finetune="head")
 
 
-def test_head_finetune_touches_only_head_parameters():
+def test_head_finetune_touches_only_head_parameters(tmp_path):
     hist = _frame(2, n_series=6)
     est = ITNetForecaster.pretrained(max_epochs=2, batch_size=16, windows_per_series=2,
                                      patience=1, verbose=False)  # fmt: skip
@@ -109,3 +109,5 @@ def test_head_finetune_touches_only_head_parameters():
     assert info["n_trainable"] == sum(p.numel() for p in est.model_.head_parameters())
     assert info["n_trainable"] <= 0.1 * info["n_parameters"]
     assert np.isfinite(est.predict(h=3.0)["y_hat"].to_numpy()).all()
+    with pytest.raises(ITNetInputError, match="does not support pretrained"):
+        est.save(tmp_path / "model.safetensors")
