@@ -116,16 +116,8 @@ def forecast(
         params, quiet, horizon=h_value, max_epochs=max_epochs, seed=seed,
         level=level, quantiles=quantiles, futr_cols=futr_cols,
     )  # fmt: skip
-    if zero_shot:
-        cols = (id_col, time_col, target_col, variable_col, value_col)
-        _zero_shot_options(est, cols, save_model, cov)
-        frame = {"df": frame}  # predict reads the history from df=
-    else:
-        est.fit(
-            frame, static_df=cov.get("static_df"),
-            **columns(id_col, time_col, target_col, variable_col, value_col),
-        )  # fmt: skip
-        frame = {}
+    cols = (id_col, time_col, target_col, variable_col, value_col)
+    frame = _fit_or_zero_shot(est, frame, zero_shot, cols, save_model, cov)
     if not is_writer(est):
         return  # under torchrun: rank 0 forecasts, writes and reports
     futr_df = cov.get("futr_df")
@@ -139,6 +131,16 @@ def forecast(
         est.save(save_model, overwrite=overwrite)
     if not quiet:
         _report_forecast(est, pred, out, save_model)
+
+
+def _fit_or_zero_shot(est, frame, zero_shot: bool, cols: tuple, save_model, cov) -> dict:
+    """Fit ``est`` on ``frame`` -> ``{}``; or, with ``--zero-shot``, set it to the shipped
+    checkpoint -> ``{"df": frame}`` (``predict`` reads the history from ``df=``)."""
+    if zero_shot:
+        _zero_shot_options(est, cols, save_model, cov)
+        return {"df": frame}
+    est.fit(frame, static_df=cov.get("static_df"), **columns(*cols))
+    return {}
 
 
 def _zero_shot_options(est, cols: tuple, save_model: Path | None, cov: dict) -> None:
