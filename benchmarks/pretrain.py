@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -91,9 +90,10 @@ def _state(model, opt, sched, epoch, rng, history) -> dict:
 
 
 def _save_ckpt(path: Path, state: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    from itnet_ts._files import atomic_write
+
+    with atomic_write(path) as tmp:
+        torch.save(state, tmp)
 
 
 def setup(args):

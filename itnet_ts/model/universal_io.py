@@ -46,17 +46,18 @@ def _sha256(path: Path) -> str:
 
 def save_universal(model: UniversalITNet, path: str | Path, recipe: dict) -> Path:
     """Write ``model`` to ``path`` (.safetensors + .json with ``recipe`` and the sha256)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from itnet_ts._files import write_bytes_atomic, write_text_atomic
 
     path = checkpoint_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, str(path))
+    write_bytes_atomic(path, save(tensors))
     cfg = model.cfg.to_dict()
     cfg.pop("n_outputs")
     meta = {"format": "itnet-ts-universal", "format_version": 1, "config": cfg,
             "sha256": _sha256(path), "recipe": recipe}  # fmt: skip
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=1, default=str) + "\n")
+    write_text_atomic(path.with_suffix(".json"), json.dumps(meta, indent=1, default=str) + "\n")
     return path
 
 
