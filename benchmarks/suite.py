@@ -2,7 +2,7 @@
 persistence and the history mean on every suite dataset, one table.
 
     OMP_NUM_THREADS=1 python benchmarks/suite.py [--seeds 0] [--out benchmarks/runs/suite]
-        [--models itnet persistence history_mean grud]
+        [--models itnet persistence history_mean grud] [--params '{"itnet.start": "persistence"}']
 
 Resumable (one JSON per dataset / model / seed, ``itnet_ts.bench.runner``). ITNet gets the
 estimator's defaults (``max_epochs=30``, ``patience=5``, windows as a user would draw them,
@@ -14,10 +14,11 @@ separately (``benchmarks/physionet_itnet.py``: 10 epochs at the protocol cutoffs
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from itnet_ts.bench.data import DATASETS
-from itnet_ts.bench.runner import run_benchmark
+from itnet_ts.bench.runner import run_benchmark, split_params
 
 SUITE = [d for d in DATASETS if d not in ("physionet", "synthetic")]
 MODELS = ("itnet", "persistence", "history_mean", "grud")
@@ -31,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--patience", type=int, default=5)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--params", default="{}",
+                   help='hyperparameters as JSON, e.g. \'{"itnet.start": "persistence"}\'')  # fmt: skip
     args = p.parse_args(argv)
     import torch
 
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     res = run_benchmark(
         args.datasets, args.models, args.seeds, out=args.out,
         epochs=args.epochs, patience=args.patience, progress=False,
+        params=split_params(json.loads(args.params), args.models),
         command="python benchmarks/suite.py " + " ".join(argv or sys.argv[1:]),
     )  # fmt: skip
     print(table(res))
