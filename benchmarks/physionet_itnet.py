@@ -50,6 +50,11 @@ VARIANTS: dict[str, dict] = {
     # training batches from length-sorted pools of 32 batches instead of at random
     # ("_bucket" sets itnet_ts.estimators._batches.BUCKET for the run)
     "bucketed": {"_bucket": 32},
+    # the shipped pretrained network (issue 13; pretrained without PhysioNet): as shipped,
+    # its head and channel adapter fine-tuned, or every weight fine-tuned
+    "pretrained-zero-shot": {"checkpoint": "itnet-zero-v1", "finetune": "zero-shot"},
+    "pretrained-head": {"checkpoint": "itnet-zero-v1", "finetune": "head"},
+    "pretrained-full": {"checkpoint": "itnet-zero-v1", "finetune": "full"},
 }
 
 

@@ -32,12 +32,12 @@ _TIDY = dict(id_col="unique_id", time_col="ds", variable_col="variable", value_c
 
 def _itnet_keys() -> dict[str, Any]:
     """The hyperparameters ``-p`` may set for ``itnet``: ``ITNetForecaster``'s, plus
-    ``windows`` (see :func:`run_itnet`)."""
+    ``windows`` and ``finetune`` (see :func:`run_itnet`)."""
     from itnet_ts.estimators.forecaster import ITNetForecaster
 
     est = ITNetForecaster().get_params(deep=False)
     keys = {k: v for k, v in est.items() if k not in _HARNESS_PARAMS}
-    return {**keys, "windows": "auto"}
+    return {**keys, "windows": "auto", "finetune": None}
 
 
 def run_itnet(
@@ -64,6 +64,10 @@ def run_itnet(
     - ``"user"``: ``fit`` on the train and val series with the estimator's own windows and
       validation, ``horizon`` = the longest lead of the train split's targets;
     - ``"auto"`` (default): ``"protocol"`` for physionet, ``"user"`` otherwise.
+
+    ``finetune`` (with ``checkpoint``, a pretrained network): ``"head"`` (what ``fit`` does
+    with a checkpoint) or ``"full"`` is passed to ``fit``; ``"zero-shot"`` does not fit at all
+    and forecasts each split from its histories with the network as shipped.
     """
     from itnet_ts.estimators.forecaster import ITNetForecaster
 
@@ -71,6 +75,9 @@ def run_itnet(
 
     params = check_params("itnet", params or {})
     windows = _windows(params.pop("windows", "auto"), data)
+    finetune = _finetune(params.pop("finetune", None), params)
+    if finetune == "zero-shot":
+        return _run_zero_shot(ITNetForecaster, data, seed, device, params, variant)
     est = ITNetForecaster(
         **params,
         max_epochs=epochs,
@@ -79,7 +86,7 @@ def run_itnet(
         random_state=seed,
         verbose=progress,
     )
-    fit_s, fallback_warnings = _fit(est, data, windows)
+    fit_s, fallback_warnings = _fit(est, data, windows, finetune)
     val, eval_s = _score(est, data.val)
     test, infer_s = _score(est, data.test)
     return {
@@ -112,14 +119,55 @@ def _windows(windows: str, data: BenchData) -> str:
     return windows
 
 
-def _fit(est, data: BenchData, windows: str) -> tuple[float, list[str]]:
-    """Fit ``est`` on the train and val splits' series (see :func:`run_itnet`); the seconds
-    it took and the messages of the baseline-fallback warnings it raised."""
+def _finetune(finetune: str | None, params: dict[str, Any]) -> str | None:
+    """``finetune`` checked against ``params`` (it needs a ``checkpoint``)."""
+    if finetune is None:
+        return None
+    if finetune not in ("zero-shot", "head", "full"):
+        raise ITNetInputError(
+            f"itnet finetune must be 'zero-shot', 'head' or 'full', got {finetune!r}"
+        )
+    if params.get("checkpoint") is None:
+        raise ITNetInputError(
+            f"itnet finetune={finetune!r} needs a pretrained network: -p "
+            "checkpoint=itnet-zero-v1 (or a checkpoint folder)"
+        )
+    return finetune
+
+
+def _run_zero_shot(cls, data: BenchData, seed: int, device: str, params, variant: str):
+    """A pretrained network scored as shipped: no fit, each split forecast from its own
+    histories."""
+    import torch
+
+    torch.manual_seed(seed)
+    keep = {k: v for k, v in params.items() if k != "checkpoint"}
+    est = cls.pretrained(params["checkpoint"], **keep, device=device, random_state=seed)
+    val, eval_s = _score(est, data.val)
+    test, infer_s = _score(est, data.test)
+    return {
+        "variant": variant, "seed": seed, "finetune": "zero-shot",
+        "estimator": est.get_params(deep=False), "best_epoch": None, "epochs_run": 0,
+        "val_mse": val["mse"], "val_mae": val["mae"], "test_mse": test["mse"],
+        "test_mae": test["mae"], "test_mse_network": test["mse"], "s_per_epoch": None,
+        "eval_s": eval_s, "infer_s": infer_s, "fit_s": 0.0,
+        "params": sum(p.numel() for p in est.model_.parameters()), "validation": None,
+        "fallback_warnings": [], "history": [], "backend": "torch", **host(),
+    }  # fmt: skip
+
+
+def _fit(
+    est, data: BenchData, windows: str, finetune: str | None = None
+) -> tuple[float, list[str]]:
+    """Fit ``est`` on the train and val splits' series (see :func:`run_itnet`; ``finetune``
+    is passed to ``fit``); the seconds it took and the messages of the baseline-fallback
+    warnings it raised."""
     import warnings
 
     from itnet_ts.errors import BaselineFallbackWarning
 
     full = {s: _full_frame(data.split(s)) for s in ("train", "val")}
+    tune = {} if finetune is None else {"finetune": finetune}
     t_fit = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -132,11 +180,12 @@ def _fit(est, data: BenchData, windows: str) -> tuple[float, list[str]]:
                 cutoffs=_cutoff_frame(data.train),
                 val_df=full["val"],
                 val_cutoffs=_cutoff_frame(data.val),
+                **tune,
             )
         else:
             if est.horizon is None:
                 est.set_params(horizon=_max_lead(data.train))
-            est.fit(pl.concat([full["train"], full["val"]]), **_TIDY)
+            est.fit(pl.concat([full["train"], full["val"]]), **_TIDY, **tune)
     t_fit = time.perf_counter() - t_fit
     fallback_warnings = [
         str(w.message) for w in caught if issubclass(w.category, BaselineFallbackWarning)
@@ -161,8 +210,8 @@ def _score(est, split) -> tuple[dict[str, float], float]:
 def _network_test_mse(est, data: BenchData, test: dict[str, float]) -> float:
     """The trained network's own test MSE, without the baseline check's per-channel fallback
     (what another choice in the check would have given is then known without a second fit)."""
-    fb = est.model_.fallback
-    if not bool((fb != 0).any()):
+    fb = getattr(est.model_, "fallback", None)  # a pretrained network has no baseline check
+    if fb is None or not bool((fb != 0).any()):
         return test["mse"]
     kept = fb.clone()
     fb.zero_()

@@ -47,3 +47,34 @@ def test_pretrain_resumes_and_exports(tmp_path, monkeypatch, capsys):
         and len(meta["recipe"]["history"]) == 2
     )
     assert "no PhysioNet" in meta["recipe"]["corpus"]
+
+
+def test_bench_runs_the_pretrained_network_zero_shot_and_fine_tuned():
+    """``-p checkpoint=... -p finetune=...``: zero-shot scores the shipped network with no fit
+    (the same forecast as ``ITNetForecaster.pretrained()``); ``head`` trains only the head."""
+    import math
+
+    import pytest
+
+    from itnet_ts import ITNetForecaster
+    from itnet_ts.bench.data import load_dataset
+    from itnet_ts.bench.runs import run_model
+    from itnet_ts.bench.runs_itnet import _score
+    from itnet_ts.errors import ITNetInputError
+
+    data = load_dataset("synthetic", n_train=6, n_test=3, length=30.0, horizon=5.0)
+    ckpt = {"checkpoint": "itnet-zero-v1"}
+    zero = run_model("itnet", data, 0, epochs=1, params={**ckpt, "finetune": "zero-shot"})
+    assert zero["fit_s"] == 0.0 and zero["epochs_run"] == 0 and math.isfinite(zero["test_mse"])
+    direct, _ = _score(ITNetForecaster.pretrained(), data.test)
+    assert zero["test_mse"] == pytest.approx(direct["mse"], rel=1e-6)
+
+    head = run_model("itnet", data, 0, epochs=1, params={**ckpt, "finetune": "head"})
+    tuned = head["validation"]
+    assert tuned["finetune"] == "head" and 0 < tuned["n_trainable"] < 0.1 * head["params"]
+    assert math.isfinite(head["test_mse"]) and head["epochs_run"] == 1
+
+    with pytest.raises(ITNetInputError, match="needs a pretrained network"):
+        run_model("itnet", data, 0, epochs=1, params={"finetune": "head"})
+    with pytest.raises(ITNetInputError, match="finetune must be"):
+        run_model("itnet", data, 0, epochs=1, params={**ckpt, "finetune": "all"})
