@@ -146,8 +146,15 @@ def print_table(out: Path, variants: list[str] | None = None) -> None:
             f"| {fmt([r['val_mse'] for r in rs], 1e3)} | {fmt([r['val_mae'] for r in rs], 1e2)} "
             f"| {fmt([r['test_mse'] for r in rs], 1e3)} | {fmt([r['test_mae'] for r in rs], 1e2)} "
             f"| {'/'.join(str(r['best_epoch']) + ':' + str(r['epochs_run']) for r in rs)} "
-            f"| {np.mean([r['s_per_epoch'] for r in rs]):.1f} | {rs[0]['params']:,} |"
+            f"| {_mean_or_dash([r['s_per_epoch'] for r in rs])} | {rs[0]['params']:,} |"
         )
+
+
+def _mean_or_dash(xs: list) -> str:
+    """The mean of ``xs`` to 0.1, or a dash where a run has none (zero-shot: no epochs)."""
+    import numpy as np
+
+    return "–" if any(x is None for x in xs) else f"{np.mean(xs):.1f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -201,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{name} seed {seed}: val {r['val_mse'] * 1e3:.4f}/{r['val_mae'] * 1e2:.4f}  "
             f"test {r['test_mse'] * 1e3:.4f}/{r['test_mae'] * 1e2:.4f}  "
-            f"best epoch {r['best_epoch']} of {r['epochs_run']}, {r['s_per_epoch']:.1f} s/epoch",
+            f"best epoch {r['best_epoch']} of {r['epochs_run']}, "
+            f"{_mean_or_dash([r['s_per_epoch']])} s/epoch",
             flush=True,
         )
     print_table(out, args.variant)
