@@ -121,7 +121,7 @@ PARAMETER_CONSTRAINTS = {
     "kwn": _bool(),
     "integral_norm": _bool(),
     "weights": _options("uniform", "gap"),
-    "start": _options("mix", "persistence"),
+    "start": _options("mix", "persistence", "auto"),
     "periodic": ((lambda v: v == "auto" or isinstance(v, bool)), "'auto', True or False"),
     "decoder": _options("recurrent", "attention", "both"),
     "encoder_mode": _options("recurrent", "attention", "conv"),

@@ -14,18 +14,16 @@ from itnet_ts.data._queries import explicit_queries, forecast_frame, horizon_que
 from itnet_ts.data._ragged import RaggedSeries
 from itnet_ts.data._windows import forecast_windows
 from itnet_ts.errors import ITNetInputError
-from itnet_ts.estimators._batches import TrainingBatches, check_forecasts, predict_windows
+from itnet_ts.estimators._batches import check_forecasts, predict_windows
 from itnet_ts.estimators._contract import NotFittedError
 from itnet_ts.estimators._covariates import futr_at_queries
-from itnet_ts.estimators._engine import resolve_device, seeded, train_network, training_strategy
-from itnet_ts.estimators._fallback import apply_fallback, fit_start, rolling_baseline_scores
+from itnet_ts.estimators._engine import resolve_device, seeded, training_strategy
 from itnet_ts.estimators._prepare import duration, ingest_new, prepare_training
 from itnet_ts.estimators._pretrained import finetune_fit, pretrained, zero_shot
 from itnet_ts.estimators._quantiles import forecast_columns
+from itnet_ts.estimators._start_choice import train_from_starts
 from itnet_ts.estimators._state import FittedState
 from itnet_ts.estimators._streaming import merge_history, predict_from_cache, update_cache
-from itnet_ts.estimators._training import check_converged
-from itnet_ts.model.itnet import ITNet
 
 __all__ = ["ITNetForecaster"]
 
@@ -50,7 +48,10 @@ class ITNetForecaster(BaseEstimator):
             mean, recent mean, damped trend, smooth mean, global mean -- weighted per channel,
             lead time and the channel's history (observation count, staleness, level-shift
             signals), fitted to the training windows first, its feature set chosen on
-            validation) or ``"persistence"`` (the last value).
+            validation), ``"persistence"`` (the last value) or ``"auto"`` (the network trained
+            from each of the two, on the same windows and seed, and the one with the lower
+            validation MSE kept: twice the training time;
+            ``get_fitted_summary()["validation"]["start_choice"]`` has both scores).
         periodic: whether the mix gets a seventh predictor that finds each series' period
             from its own history (a multiband Lomb-Scargle search) and extrapolates a harmonic
             fit per channel: for light curves and other signals sampled far more sparsely
@@ -253,27 +254,11 @@ class ITNetForecaster(BaseEstimator):
                 self, df, frame, static_df=static_df, cutoffs=cutoffs, val_df=val_df,
                 val_cutoffs=val_cutoffs, rng=strategy.shared_rng, seed=seed,
             )  # fmt: skip
-            model = ITNet(data.config).to(strategy.device)
-            batches = TrainingBatches(data, strategy, self.batch_size, self.max_history)
-            # the mix of simple predictors, fitted on one extra draw of training windows (its
-            # feature set chosen on the validation windows)
-            start = fit_start(
-                model, batches.train(self.max_epochs), strategy.device,
-                val_iter=batches.all_validation(),
-            )  # fmt: skip
-            result = train_network(model, batches, strategy, self)
-        check_converged(result)
-        rolling = None
-        if self.baseline_choice == "rolling" and batches.val_store is not None:
-            rolling = rolling_baseline_scores(data, self.max_history)
-        validation = apply_fallback(
-            model, batches.val_store, self.batch_size, strategy.device, data.spec.channels,
-            rolling=rolling, choice=self.baseline_choice,
-        )  # fmt: skip
-        validation.update(
-            start={**start, "val_loss": result.start_val_loss}, periodic=data.periodic
+            best = train_from_starts(self, data, strategy, seed)
+        summary = strategy.summary()
+        FittedState.trained(best.model, best.data, best.result, best.validation, summary).apply(
+            self
         )
-        FittedState.trained(model, data, result, validation, strategy.summary()).apply(self)
         return self
 
     # ---- predict -------------------------------------------------------------------------
