@@ -237,7 +237,7 @@ def _fit_run(task: SmallTask, data, seed: int, switch: bool = False, model_cls=N
         verbose=False, **params,
     )  # fmt: skip
     rec: dict = {"seed": seed, "params": params, "diverged": False}
-    patch = mock.patch("itnet_ts.estimators.forecaster.ITNet", model_cls) if model_cls else None
+    patch = mock.patch("itnet_ts.estimators._start_choice.ITNet", model_cls) if model_cls else None
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():

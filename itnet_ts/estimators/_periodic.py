@@ -57,14 +57,14 @@ def choose_period_grid(
     info: dict = {"setting": setting, "enabled": False}
     if setting is False:
         return None, info
-    if start != "mix":
+    if start == "persistence":  # "mix", or "auto" (its mix candidate gets the predictor)
         if setting is True:
             raise ITNetInputError(
-                "periodic=True needs start='mix' (the periodic predictor is one of the mix's "
-                "predictors).",
+                "periodic=True needs start='mix' or 'auto' (the periodic predictor is one of "
+                "the mix's predictors).",
                 param="periodic",
                 value=setting,
-                hint="Use start='mix', or periodic='auto' / False.",
+                hint="Use start='auto' or 'mix', or periodic='auto' / False.",
             )
         return None, info
     series = _series_arrays(ragged, scaler, unit, max_history)

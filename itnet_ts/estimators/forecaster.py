@@ -44,21 +44,21 @@ class ITNetForecaster(BaseEstimator):
             ITNet architecture (see ``ITNetConfig``; ``integral_norm=False`` drops the LayerNorm
             on the integral's output, an ablation).
         start: what the forecast starts from, before the network's learned correction:
-            ``"mix"`` (default: a combination of simple predictors -- last value, history
-            mean, recent mean, damped trend, smooth mean, global mean -- weighted per channel,
-            lead time and the channel's history (observation count, staleness, level-shift
-            signals), fitted to the training windows first, its feature set chosen on
-            validation), ``"persistence"`` (the last value) or ``"auto"`` (the network trained
-            from each of the two, on the same windows and seed, and the one with the lower
-            validation MSE kept: twice the training time;
-            ``get_fitted_summary()["validation"]["start_choice"]`` has both scores).
+            ``"auto"`` (default: the network trained from each of the two starts below, on
+            the same windows and seed, and the one with the lower validation MSE kept; twice
+            the training time; ``get_fitted_summary()["validation"]["start_choice"]`` has
+            both scores), ``"mix"`` (a combination of simple predictors -- last value,
+            history mean, recent mean, damped trend, smooth mean, global mean -- weighted per
+            channel, lead time and the channel's history (observation count, staleness,
+            level-shift signals), fitted to the training windows first, its feature set chosen
+            on validation) or ``"persistence"`` (the last value).
         periodic: whether the mix gets a seventh predictor that finds each series' period
             from its own history (a multiband Lomb-Scargle search) and extrapolates a harmonic
             fit per channel: for light curves and other signals sampled far more sparsely
             than their period. ``"auto"`` (default) turns it on when, on up to 128 training
             series cut at 70% of their points, it forecasts the rest with an MSE below 0.8x the
             history mean's (``get_fitted_summary()["validation"]["periodic"]`` has the
-            numbers); ``True`` / ``False`` force it (``start="mix"`` only). The search costs about N x F operations
+            numbers); ``True`` / ``False`` force it (not with ``start="persistence"``). The search costs about N x F operations
             per window (F up to 32,768 frequencies).
         decoder: how a query reads the encoded history: ``"recurrent"`` (closed form from the
             final state), ``"attention"`` or ``"both"`` (see ``ITNetConfig``).
@@ -136,7 +136,7 @@ class ITNetForecaster(BaseEstimator):
         kwn: bool = False,
         integral_norm: bool = True,
         weights: str = "uniform",
-        start: str = "mix",
+        start: str = "auto",
         periodic: str | bool = "auto",
         decoder: str = "recurrent",
         encoder_mode: str = "recurrent",

@@ -38,10 +38,16 @@ def test_mean_std_over_seeds_and_table():
 
 
 def test_peak_memory_is_per_run():
+    import mmap
+
     with PeakMemory() as first:
-        big = np.ones(40_000_000 // 8)  # 40 MB, touched
-        big.sum()
-        del big
+        # 40 MB of fresh anonymous pages, every page written: resident whatever state the
+        # process's malloc is in (a numpy array can be served from already-resident free heap
+        # memory after earlier tests, and then the peak does not move)
+        big = mmap.mmap(-1, 40_000_000)
+        for off in range(0, len(big), mmap.PAGESIZE):
+            big[off] = 1
+        big.close()
     with PeakMemory() as second:
         pass
     a, b = first.record(), second.record()

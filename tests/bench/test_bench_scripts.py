@@ -48,7 +48,7 @@ def test_itnet_script(physionet_dir, tmp_path, monkeypatch, capsys):
     assert pit.main(args) == 0
     rec = json.loads((tmp_path / "base" / "seed1.json").read_text())
     assert ITNET_KEYS <= set(rec)
-    assert rec["windows"] == "protocol" and rec["estimator"]["start"] == "mix"
+    assert rec["windows"] == "protocol" and rec["estimator"]["start"] == "auto"
     assert not (tmp_path / "base" / "seed1.partial.json").exists()
     text = capsys.readouterr().out
     assert "[base s1] training" in text and "base seed 1: val" in text
