@@ -3,6 +3,8 @@
     OMP_NUM_THREADS=1 python benchmarks/claims.py modes  [--n 1000 10000 100000 1000000]
     OMP_NUM_THREADS=1 python benchmarks/claims.py params
     OMP_NUM_THREADS=1 python benchmarks/claims.py montecarlo [--epochs 5]
+    OMP_NUM_THREADS=1 python benchmarks/claims.py mc-error [--n 1000 10000 100000]
+        [--factors 1 2 4 8 16 32] [--draws 16]
     OMP_NUM_THREADS=1 python benchmarks/claims.py kwn [--seeds 0 1 2 3 4] [--lrs 1e-3 1e-2]
     OMP_NUM_THREADS=1 python benchmarks/claims.py mha [--seeds 0 1 2] [--widths 64 128 256]
     OMP_NUM_THREADS=1 python benchmarks/claims.py modes-accuracy [--seeds 0]
@@ -17,6 +19,11 @@ the low-rank MLP kernel against ``torch.nn.MultiheadAttention`` of the same widt
 ``ITNetForecaster`` fit on 48 series and scored on the last 20 time units of 24 unseen ones:
 exact integration over the last 256 points (the default), exact over 2,048, and Monte Carlo
 over 2,048 (M(N) ~ 8 sqrt(N) sampled points while training): fit seconds and test MSE.
+``mc-error``: the Monte Carlo estimate of one encoder transform's final state (the integral
+the decoder reads) against the exact one, at N observations and M = factor x sqrt(N) sampled
+points (the model's sampler, ``itnet_ts.model.monte_carlo.mc_subsample``), over ``--draws``
+independent draws: relative RMS error, relative error of the mean over the draws (the bias
+plus the mean's own noise, about RMS / sqrt(draws)), and seconds per forward.
 
 ``kwn``, ``mha`` and ``modes-accuracy`` share one small synthetic task (``_small_task``:
 ``make_irregular`` family "mixed", 2 channels, ``--length`` time units per series, ``--n-train``
@@ -116,6 +123,51 @@ def modes(ns: list[int], budget: float, D: int = 64, R: int = 16) -> str:
                 first = (N, bs)
             lines.append(f"| {mode} | {N:,} | {fs:.3f} | {fm:,.0f} | {bs:.3f} | {bm:,.0f} |")
             print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
+def mc_error(ns: list[int], factors: list[float], draws: int, D: int = 64, R: int = 16) -> str:
+    from itnet_ts.model.monte_carlo import mc_subsample
+
+    t = _transform("recurrent", D, R)
+    lines = [
+        f"One encoder transform, B=1 D={D} R={R} float32, CPU, {torch.get_num_threads()} "
+        f"thread(s); {draws} draws per row",
+        "",
+        "| N | M / sqrt(N) | M | relative RMS error | relative error of the mean | "
+        "forward s (MC) | forward s (exact) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    g = torch.Generator().manual_seed(2)
+    for N in ns:
+        h, dtau, w = _inputs(N, D, False)
+        dtau[:, 0] = 0.0
+        tau = torch.cumsum(dtau, 1)
+        tau = tau - tau[:, -1:]
+        valid = torch.ones(1, N, dtype=torch.bool)
+        with torch.no_grad():
+            t(h[:, :64], dtau[:, :64], w[:, :64])  # warm-up
+            t0 = time.perf_counter()
+            exact = t(h, dtau, w)[1].double()
+            exact_s = time.perf_counter() - t0
+            for f in factors:
+                M = min(N, math.ceil(f * math.sqrt(N)))
+                states, secs = [], 0.0
+                for _ in range(draws):
+                    idx, keep, inv_pi = mc_subsample(valid, torch.tensor([M]), generator=g)
+                    hs = h.gather(1, idx[..., None].expand(-1, -1, D)) * keep[..., None]
+                    ts = tau.gather(1, idx) * keep
+                    dts = torch.diff(ts, dim=1, prepend=ts[:, :1]).clamp(min=0) * keep
+                    t0 = time.perf_counter()
+                    states.append(t(hs, dts, w.gather(1, idx) * inv_pi.float())[1].double())
+                    secs += time.perf_counter() - t0
+                S = torch.stack(states)
+                norm = exact.norm()
+                rmse = ((S - exact).flatten(1).norm(dim=1) ** 2).mean().sqrt() / norm
+                bias = (S.mean(0) - exact).norm() / norm
+                lines.append(f"| {N:,} | {f:g} | {M:,} | {rmse:.4f} | {bias:.4f} | "
+                             f"{secs / draws:.4f} | {exact_s:.4f} |")  # fmt: skip
+                print(lines[-1], file=sys.stderr, flush=True)
     return "\n".join(lines)
 
 
@@ -530,12 +582,14 @@ def modes_accuracy(task: SmallTask, seeds, out: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("claim", choices=["modes", "params", "montecarlo", "kwn", "mha",
+    p.add_argument("claim", choices=["modes", "params", "montecarlo", "mc-error", "kwn", "mha",
                                      "modes-accuracy"])  # fmt: skip
     p.add_argument("--epochs", type=int, default=None,
                    help="montecarlo: 5; kwn / mha / modes-accuracy: 10")  # fmt: skip
     p.add_argument("--n", nargs="+", type=int, default=[1000, 10000, 100000, 1000000])
     p.add_argument("--budget", type=float, default=300.0, help="seconds per quadratic run")
+    p.add_argument("--factors", nargs="+", type=float, default=[1, 2, 4, 8, 16, 32])
+    p.add_argument("--draws", type=int, default=16)
     p.add_argument("--seeds", nargs="+", type=int, default=None)
     p.add_argument("--lrs", nargs="+", type=float, default=[1e-3, 1e-2])
     p.add_argument("--widths", nargs="+", type=int, default=[64, 128, 256])
@@ -556,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
         print(params())
     elif args.claim == "montecarlo":
         print(montecarlo(args.epochs or 5))
+    elif args.claim == "mc-error":
+        print(mc_error(args.n, args.factors, args.draws))
     elif args.claim == "kwn":
         print(kwn(task, args.seeds or [0, 1, 2, 3, 4], args.lrs, args.out))
     elif args.claim == "mha":

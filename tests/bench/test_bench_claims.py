@@ -90,3 +90,14 @@ def test_mha_transform_is_causal_and_ignores_padding(claims):
     y_pad, _ = t(later, dtau_pad, w_pad)
     y_short, _ = t(h[:, :4], dtau[:, :4], w[:, :4])
     torch.testing.assert_close(y_pad[:, :4], y_short)
+
+
+def test_mc_error(claims, capsys):
+    """The Monte Carlo table: with every point kept (M = N) the estimate is exact; with fewer
+    it is not, and the error shrinks as M grows."""
+    assert claims.main(["mc-error", "--n", "400", "--factors", "2", "8", "20", "--draws", "3"]) == 0
+    rows = _table(capsys.readouterr().out)[2:]
+    assert len(rows) == 3
+    rmse = [float(r.split("|")[4]) for r in rows]
+    assert [r.split("|")[3].strip() for r in rows] == ["40", "160", "400"]
+    assert rmse[2] < 1e-6 < rmse[1] < rmse[0]
