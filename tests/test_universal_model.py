@@ -114,3 +114,28 @@ def test_checkpoint_roundtrip_and_tamper(tmp_path):
     path.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="sha256"):
         load_universal(tmp_path / "ck")
+
+
+@pytest.mark.parametrize("family", ["async_channels", "bursty"])
+def test_packed_channel_scans_equal_the_scan_over_every_time_point(family, monkeypatch):
+    """Each channel is scanned over its own observations only (grouped by count); the forecasts
+    equal a scan over every time point of the window, with the shipped weights and a fresh
+    oscillatory model, for windows of different lengths and channels unseen in a window."""
+    import itnet_ts.model.universal as uni
+
+    df = make_irregular(n_series=8, n_channels=5, length=40, seed=3, family=family, shape="tidy")
+    canon, spec = ingest(df, variable_col="variable", value_col="value")
+    r = ragged_from_canonical(canon, spec.channels)
+    ws = training_windows(r, 8.0, np.random.default_rng(1), 2)
+    b = make_batch(r, ws, np.arange(len(ws)), ValueScaler.fit(r), 1.0, 64)
+    assert (b.mask.sum(1) == 0).any() and b.valid.sum(1).unique().numel() > 1
+    for m in (load_universal("itnet-zero-v1")[0].eval(), _model(oscillatory=True)):
+        with torch.no_grad():
+            packed = m(b)
+            monkeypatch.setattr(uni, "SCAN_GROUPS", 1)
+            one_group = m(b)
+            monkeypatch.setattr(uni, "PACKED_SCANS", False)
+            dense = m(b)
+        monkeypatch.undo()
+        torch.testing.assert_close(packed, dense, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(one_group, dense, rtol=1e-4, atol=1e-5)

@@ -182,9 +182,16 @@ class UniversalITNet(nn.Module):
                  rec, torch.log1p(n_valid).expand_as(cnt)]  # fmt: skip
         return torch.stack(stats, -1), last, last_tau
 
-    def _encode(self, x, obs, tau, dtau, stats):
-        """Scan every channel with the shared blocks -> states (B, C, S, D, R), last tokens
-        (B, C, D)."""
+    def _encode(self, x, obs, tau, dtau, stats, n_last):
+        """Scan every channel with the shared blocks -> states (B, C, S, D, R), each channel's
+        token at the window's last point ``n_last`` (B,) -> (B, C, D), identity (B, C, D).
+
+        A channel's scan runs over its own observations and the window's last point only
+        (:func:`_packed_positions`): its other time points carry no weight, so they only
+        decay the state, and one decay over the skipped gaps is the same decay; the token at
+        the last point depends on nothing else. Channels are scanned in groups of similar
+        observation counts (``SCAN_GROUPS``), each padded to its own longest, so sparse
+        channels cost what they hold, not the window's length."""
         B, N, C = x.shape
         last_seen = torch.where(obs > 0, tau[..., None], -torch.inf)
         last_seen = torch.cummax(last_seen, dim=1).values  # (B, N, C)
@@ -194,14 +201,40 @@ class UniversalITNet(nn.Module):
         feats = torch.cat([x[..., None], obs[..., None], age[..., None],
                            seen.to(x.dtype)[..., None], tf], -1)  # fmt: skip
         ident = self.chan_stats(stats) + self.adapter(stats)  # (B, C, D)
-        h = self.embed(feats) + ident[:, None]  # (B, N, C, D)
-        h = h.permute(0, 2, 1, 3).reshape(B * C, N, -1)  # (B C, N, D)
-        w = obs.permute(0, 2, 1).reshape(B * C, N)
-        dt = dtau[:, None].expand(-1, C, -1).reshape(B * C, N)
-        state = None
-        for block in self.blocks:
-            h, state = block(h, dt, w)
-        return state.reshape(B, C, *state.shape[1:]), h.reshape(B, C, N, -1), ident
+        flat = lambda t: t.transpose(1, 2).reshape(B * C, N, *t.shape[3:])  # noqa: E731
+        if PACKED_SCANS:
+            clock = torch.cumsum(dtau, 1)[:, None].expand(-1, C, -1).reshape(B * C, N)
+            ident_s, n_last_s = ident.reshape(B * C, -1), n_last.repeat_interleave(C)
+            states, tokens = self._scan_packed(flat(feats), flat(obs), clock, n_last_s, ident_s)
+        else:  # the reference: every channel over every time point of the window
+            h = self.embed(flat(feats)) + ident.reshape(B * C, 1, -1)
+            dt = dtau[:, None].expand(-1, C, -1).reshape(B * C, N)
+            for block in self.blocks:
+                h, states = block(h, dt, flat(obs))
+            tokens = h.reshape(B, C, N, -1)[torch.arange(B), :, n_last]
+        return states.reshape(B, C, *states.shape[1:]), tokens.reshape(B, C, -1), ident
+
+    def _scan_packed(self, feats, w, clock, n_last, ident):
+        """feats (S, N, F), w (S, N), clock (S, N) cumulative time, n_last (S,), ident (S, D)
+        of S = B C channel sequences -> final states (S, St, D, R), last tokens (S, D)."""
+        S = w.shape[0]
+        keep = w > 0
+        keep[torch.arange(S, device=w.device), n_last] = True
+        states = tokens = None
+        for rows, idx, real in _packed_positions(keep, SCAN_GROUPS):
+            f = feats[rows].gather(1, idx[..., None].expand(-1, -1, feats.shape[-1]))
+            h = self.embed(f) + ident[rows][:, None]
+            t = clock[rows].gather(1, idx)
+            dt = torch.diff(t, dim=1, prepend=t[:, :1]) * real  # padding: no decay, no weight
+            wk = w[rows].gather(1, idx) * real
+            for block in self.blocks:
+                h, state = block(h, dt, wk)
+            tok = h[torch.arange(len(rows), device=h.device), real.sum(1).long() - 1]
+            if states is None:
+                states = state.new_zeros(S, *state.shape[1:])
+                tokens = tok.new_zeros(S, tok.shape[-1])
+            states[rows], tokens[rows] = state, tok
+        return states, tokens
 
     def _mix(self, z: Tensor, has: Tensor) -> Tensor:
         """Masked self-attention over the observed channels: z (B, C, D) -> (B, C, D)."""
@@ -221,10 +254,9 @@ class UniversalITNet(nn.Module):
         dtau = batch.dtau / gap[:, None] * valid
         cnt = obs.sum(1)
         stats, last, last_tau = self._channel_stats(x, obs, tau, valid, cnt, scale)
-        states, h, ident = self._encode(x, obs, tau, dtau, stats)
-        B = h.shape[0]
-        n_last = (valid.sum(1).long() - 1).clamp(min=0)  # (B,)
-        z = h[torch.arange(B), :, n_last] + ident  # (B, C, D) the last token of each channel
+        n_last = (valid.sum(1).long() - 1).clamp(min=0)  # (B,) the window's last point
+        states, tokens, ident = self._encode(x, obs, tau, dtau, stats, n_last)
+        z = tokens + ident  # (B, C, D) the last token of each channel
         z = self._mix(z, cnt > 0)
         return self._decode(batch, gap, tau, states, z, last, last_tau, loc, scale)
 
@@ -260,6 +292,35 @@ class UniversalITNet(nn.Module):
             return qs[..., k : k + 1]
         idx = [self.cfg.quantiles.index(q) for q in self.levels]
         return quantiles_to_raw(qs[..., idx], self.levels)
+
+
+#: Groups of channels (by observation count) a window's per-channel scans run in.
+SCAN_GROUPS = 8
+#: Scan each channel over its own observations only (False: over every time point of the
+#: window, the reference the packed scans are tested against; same forecasts, slower).
+PACKED_SCANS = True
+
+
+def _packed_positions(keep: Tensor, n_groups: int):
+    """Yield ``(rows, idx, real)`` per group of the sequences of ``keep`` (S, N) bool (each
+    row with at least one True): ``rows`` (G,) the sequences of the group (similar counts of
+    True), ``idx`` (G, L) their kept positions in order, padded with the last kept one, and
+    ``real`` (G, L) 1.0 on kept positions, 0.0 on padding; L = the group's largest count."""
+    S, N = keep.shape
+    count = keep.sum(1)
+    order = torch.argsort(count, stable=True)
+    pos = torch.arange(N, device=keep.device)
+    # kept positions first, in time order: sort a key that puts the others after them
+    ranked = torch.argsort(torch.where(keep, pos, pos + N), dim=1)
+    for rows in torch.tensor_split(order, min(n_groups, S)):
+        if len(rows) == 0:
+            continue
+        c = count[rows]
+        L = int(c.max())
+        j = torch.minimum(torch.arange(L, device=keep.device)[None, :], (c - 1)[:, None])
+        idx = ranked[rows].gather(1, j)
+        real = (torch.arange(L, device=keep.device)[None, :] < c[:, None]).to(torch.float32)
+        yield rows, idx, real
 
 
 def quantiles_to_raw(q: Tensor, levels, min_gap: float = 1e-6) -> Tensor:
