@@ -90,9 +90,11 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
-def train_network(model: ITNet, batches: TrainingBatches, strategy, est) -> TrainResult:
+def train_network(
+    model: ITNet, batches: TrainingBatches, strategy, est, label: str = "training"
+) -> TrainResult:
     """Train ``model`` on ``batches`` with the estimator's ``est`` schedule; never worse on
-    validation than its start (the fitted mix)."""
+    validation than its start (the fitted mix). ``label``: the progress bar's title."""
     data = batches.data
     cw = data.channel_weights
     return fit_model(
@@ -112,4 +114,5 @@ def train_network(model: ITNet, batches: TrainingBatches, strategy, est) -> Trai
         # the zero-initialised head can sit near its start for a few epochs before the
         # network improves: early stopping waits for a third of max_epochs
         min_epochs=est.max_epochs // 3,
+        label=label,
     )

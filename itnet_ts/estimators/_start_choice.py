@@ -45,10 +45,11 @@ def train_from_starts(est, data, strategy, seed: int) -> Trained:
     rng_state = _rng_states(strategy)
     cache: dict = {}
     runs = []
-    for start in starts:
+    for i, start in enumerate(starts):
         _set_rng_states(strategy, rng_state)  # the same window draws for every start
+        label = f"training from {start} ({i + 1}/{len(starts)})" if len(starts) > 1 else "training"
         with seeded(seed, strategy.device):
-            runs.append(_train_one(est, _with_start(data, start), strategy, start, cache))
+            runs.append(_train_one(est, _with_start(data, start), strategy, cache, label))
         if not math.isfinite(_val_mse(runs[-1])):
             break  # no validation windows to choose on: the first start
     best = min(runs, key=_val_mse)
@@ -64,8 +65,9 @@ def train_from_starts(est, data, strategy, seed: int) -> Trained:
     return best
 
 
-def _train_one(est, data, strategy, start: str, cache: dict) -> Trained:
-    """Train from ``start``; ``cache`` keeps the rolling baseline scores between starts."""
+def _train_one(est, data, strategy, cache: dict, label: str) -> Trained:
+    """Train from ``data.config.start``; ``cache`` keeps the rolling baseline scores between
+    starts; ``label`` titles the progress bar."""
     model = ITNet(data.config).to(strategy.device)
     batches = TrainingBatches(data, strategy, est.batch_size, est.max_history)
     # the mix of simple predictors, fitted on one extra draw of training windows (its
@@ -73,7 +75,7 @@ def _train_one(est, data, strategy, start: str, cache: dict) -> Trained:
     info = fit_start(
         model, batches.train(est.max_epochs), strategy.device, val_iter=batches.all_validation()
     )
-    result = train_network(model, batches, strategy, est)
+    result = train_network(model, batches, strategy, est, label)
     check_converged(result)
     if est.baseline_choice == "rolling" and batches.val_store is not None and not cache:
         cache["rolling"] = rolling_baseline_scores(data, est.max_history)
@@ -84,7 +86,7 @@ def _train_one(est, data, strategy, start: str, cache: dict) -> Trained:
             rolling=cache.get("rolling"), choice=est.baseline_choice,
         )  # fmt: skip
     validation.update(start={**info, "val_loss": result.start_val_loss}, periodic=data.periodic)
-    return Trained(start, model, result, validation, data, list(caught))
+    return Trained(data.config.start, model, result, validation, data, list(caught))
 
 
 def _with_start(data, start: str):

@@ -167,6 +167,7 @@ def fit_model(
     distributed=None,
     keep_start: bool = False,
     min_epochs: int = 0,
+    label: str = "training",
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
@@ -198,7 +199,7 @@ def fit_model(
     from tqdm.auto import tqdm
 
     train_model = model if distributed is None else distributed.wrap(model)
-    bar = tqdm(range(max_epochs), desc="training", unit="epoch", disable=not progress, leave=False)
+    bar = tqdm(range(max_epochs), desc=label, unit="epoch", disable=not progress, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         train_loss = steps.train_epoch(train_model, opt, train_batches(epoch), epoch)

@@ -72,3 +72,12 @@ def test_auto_without_validation_windows_trains_the_mix_only():
     assert est.config_.start == "mix"
     assert est.validation_["start_choice"]["starts"] == {"mix": None}
     assert est.validation_["start_choice"]["chosen"] == "mix"
+
+
+def test_auto_progress_says_which_training_is_running(capsys):
+    df = make_irregular(n_series=12, n_channels=1, length=40.0, seed=0, family="mixed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BaselineFallbackWarning)
+        ITNetForecaster(**{**SMALL, "verbose": True}, start="auto").fit(df)
+    err = capsys.readouterr().err
+    assert "training from mix (1/2)" in err and "training from persistence (2/2)" in err
