@@ -13,6 +13,7 @@ import numpy as np
 
 from itnet_ts.errors import ITNetInputError
 
+from ._hyperparams import check_hyperparams
 from ._record import OnVal, host
 from .baselines import channel_history_mean
 from .data import BenchData, bucketed_batches, predict_protocol
@@ -49,9 +50,7 @@ def run_grud(
     :data:`GRUD_DEFAULTS`."""
     import torch
 
-    from .runs import check_params
-
-    hp = {**GRUD_DEFAULTS, **check_params("grud", params or {})}
+    hp = {**GRUD_DEFAULTS, **check_hyperparams("grud", params or {}, dict(GRUD_DEFAULTS))}
     if hp["scaling"] not in ("none", "standard"):
         raise ITNetInputError(f"grud scaling must be 'none' or 'standard', got {hp['scaling']!r}")
     torch.manual_seed(seed)

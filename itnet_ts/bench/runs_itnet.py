@@ -15,6 +15,7 @@ import polars as pl
 
 from itnet_ts.errors import ITNetInputError
 
+from ._hyperparams import check_hyperparams
 from ._record import OnVal, host
 from .data import BenchData
 
@@ -71,9 +72,7 @@ def run_itnet(
     """
     from itnet_ts.estimators.forecaster import ITNetForecaster
 
-    from .runs import check_params
-
-    params = check_params("itnet", params or {})
+    params = check_hyperparams("itnet", params or {}, _itnet_keys())
     windows = _windows(params.pop("windows", "auto"), data)
     finetune = _finetune(params.pop("finetune", None), params)
     if finetune == "zero-shot":
