@@ -27,29 +27,37 @@ STARTS = ("mix", "persistence")
 
 @dataclass
 class Trained:
-    """One trained network: its start, model, training result, validation summary, the
-    training data with its config, and the warnings its baseline check raised."""
+    """One trained network: its model, training result, validation summary, the training
+    data with its config (and so its start), and the warnings its baseline check raised."""
 
-    start: str
     model: ITNet
     result: TrainResult
     validation: dict
     data: object
     caught: list
 
+    @property
+    def start(self) -> str:
+        return self.data.config.start
+
 
 def train_from_starts(est, data, strategy, seed: int) -> Trained:
     """Train from ``est.start`` (``"auto"``: each of :data:`STARTS`) and return the network
     to keep; its ``validation["start_choice"]`` has every start's validation MSE."""
     starts = STARTS if est.start == "auto" else (est.start,)
+    # the packed batches and the baselines' rolling scores do not depend on the start
+    batches = TrainingBatches(data, strategy, est.batch_size, est.max_history)
+    rolling = None
+    if est.baseline_choice == "rolling" and batches.val_store is not None:
+        rolling = rolling_baseline_scores(data, est.max_history)
     rng_state = _rng_states(strategy)
-    cache: dict = {}
     runs = []
     for i, start in enumerate(starts):
         _set_rng_states(strategy, rng_state)  # the same window draws for every start
         label = f"training from {start} ({i + 1}/{len(starts)})" if len(starts) > 1 else "training"
         with seeded(seed, strategy.device):
-            runs.append(_train_one(est, _with_start(data, start), strategy, cache, label))
+            run = _train_one(est, _with_start(data, start), batches, strategy, rolling, label)
+        runs.append(run)
         if not math.isfinite(_val_mse(runs[-1])):
             break  # no validation windows to choose on: the first start
     best = min(runs, key=_val_mse)
@@ -65,11 +73,10 @@ def train_from_starts(est, data, strategy, seed: int) -> Trained:
     return best
 
 
-def _train_one(est, data, strategy, cache: dict, label: str) -> Trained:
-    """Train from ``data.config.start``; ``cache`` keeps the rolling baseline scores between
-    starts; ``label`` titles the progress bar."""
+def _train_one(est, data, batches, strategy, rolling, label: str) -> Trained:
+    """Train from ``data.config.start`` on ``batches``; ``rolling``: the baselines' rolling
+    scores for the check; ``label`` titles the progress bar."""
     model = ITNet(data.config).to(strategy.device)
-    batches = TrainingBatches(data, strategy, est.batch_size, est.max_history)
     # the mix of simple predictors, fitted on one extra draw of training windows (its
     # feature set chosen on the validation windows)
     info = fit_start(
@@ -77,16 +84,14 @@ def _train_one(est, data, strategy, cache: dict, label: str) -> Trained:
     )
     result = train_network(model, batches, strategy, est, label)
     check_converged(result)
-    if est.baseline_choice == "rolling" and batches.val_store is not None and not cache:
-        cache["rolling"] = rolling_baseline_scores(data, est.max_history)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         validation = apply_fallback(
             model, batches.val_store, est.batch_size, strategy.device, data.spec.channels,
-            rolling=cache.get("rolling"), choice=est.baseline_choice,
+            rolling=rolling, choice=est.baseline_choice,
         )  # fmt: skip
     validation.update(start={**info, "val_loss": result.start_val_loss}, periodic=data.periodic)
-    return Trained(data.config.start, model, result, validation, data, list(caught))
+    return Trained(model, result, validation, data, list(caught))
 
 
 def _with_start(data, start: str):
