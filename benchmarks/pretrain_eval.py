@@ -3,6 +3,7 @@ history mean, on data the pretraining never saw.
 
     OMP_NUM_THREADS=1 python benchmarks/pretrain_eval.py [--checkpoint itnet-zero-v1]
         [--json benchmarks/runs/pretrain_eval/v1.json]
+    python benchmarks/pretrain_eval.py --compare BEFORE.json AFTER.json
 
 * ``synthetic-<family>``: every family of ``make_irregular`` (none of them is in the prior of
   ``itnet_ts.datasets.prior``): 100 series, 3 channels, length 100, seed 1000 (the test series
@@ -100,6 +101,28 @@ def table(res: dict) -> str:
     return "\n".join(rows)
 
 
+def compare(before: dict, after: dict) -> str:
+    """Two runs side by side (``--compare BEFORE.json AFTER.json``): the zero-shot MSE of each,
+    the baselines, and the geometric mean of zero-shot / the better baseline."""
+    rows = ["| set | targets | before | after | persistence | history mean | after beats both |",
+            "|---|---:|---:|---:|---:|---:|:---:|"]  # fmt: skip
+    ratios = {"before": [], "after": []}
+    for k, a in after.items():
+        b = before[k]
+        best = min(a["persistence"], a["mean"])
+        ratios["before"].append(b["zero_shot"] / best)
+        ratios["after"].append(a["zero_shot"] / best)
+        win = "yes" if a["zero_shot"] < best else "no"
+        rows.append(f"| {k} | {a['n_targets']} | {b['zero_shot']:.4g} | {a['zero_shot']:.4g} | "
+                    f"{a['persistence']:.4g} | {a['mean']:.4g} | {win} |")  # fmt: skip
+    geo = {k: float(np.exp(np.mean(np.log(v)))) for k, v in ratios.items()}
+    wins = {k: int(np.sum(np.array(v) < 1)) for k, v in ratios.items()}
+    rows.append(f"\nGeometric mean of zero-shot MSE / better baseline over {len(after)} rows: "
+                f"before {geo['before']:.3f}, after {geo['after']:.3f}; rows beating both: "
+                f"before {wins['before']}, after {wins['after']}.")  # fmt: skip
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=None)
@@ -107,7 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--real", nargs="*", default=["quinidine", "glucose", "chickweight", "milk",
                                                    "sleepstudy", "spruce", "ovary", "remifentanil"])  # fmt: skip
     ap.add_argument("--no-synthetic", action="store_true")
+    ap.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"), default=None,
+                    help="print two saved runs (--json files) side by side, run nothing")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.compare:
+        before, after = (json.loads(Path(p).read_text())["results"] for p in args.compare)
+        print(compare(before, after))
+        return 0
     est = ITNetForecaster.pretrained(args.checkpoint, verbose=False, duplicates="mean")
     res = {} if args.no_synthetic else synthetic(est)
     res.update(real(est, args.real))

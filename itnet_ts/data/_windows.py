@@ -203,17 +203,25 @@ def validation_windows(ragged: RaggedSeries, horizon: float) -> tuple[WindowSet,
     ), train_end
 
 
-def rolling_windows(ragged: RaggedSeries, horizon: float, per_series: int = 32) -> WindowSet:
+def rolling_windows(
+    ragged: RaggedSeries, horizon: float, per_series: int = 32, late: float = 1.0
+) -> WindowSet:
     """Rolling-origin windows over whole series, for scoring predictors that need no training:
     cutoffs at up to ``per_series`` time points of each series, evenly spaced among the points
     with at least one earlier point and a later one within ``horizon`` (deterministic, no
-    random draw); the targets are the observed entries in ``(cutoff, cutoff + horizon]``."""
+    random draw); the targets are the observed entries in ``(cutoff, cutoff + horizon]``.
+    ``late`` < 1: only cutoffs in the last ``late`` fraction of each series' time span (the
+    situation of a forecast made at the series' end: most of its history behind it)."""
     series, starts, cuts, tgt_ends = [], [], [], []
     for s in range(ragged.n_series):
         a, b = int(ragged.indptr[s]), int(ragged.indptr[s + 1])
         t = ragged.times[a:b]
         ok = np.nonzero((t[1:] - t[:-1]) <= horizon)[0]
         ok = ok[ok >= 1]  # >= 2 history points, like the validation windows
+        if late < 1.0 and len(ok):
+            ok = ok[
+                relative_times(t[ok], t[0], 1.0) >= (1.0 - late) * relative_times(t[-1], t[0], 1.0)
+            ]
         if len(ok) > per_series:
             ok = ok[np.unique(np.round(np.linspace(0, len(ok) - 1, per_series)).astype(int))]
         for k in ok:

@@ -142,6 +142,7 @@ PARAMETER_CONSTRAINTS = {
     "quantiles": _levels("quantiles", 0.0, 1.0, "[0.1, 0.5, 0.9]"),
     "level": _levels("level", 0.0, 100.0, "[80, 95]"),
     "futr_exog_list": _column_names(),
+    "zero_shot_blend": _bool(),
     "checkpoint": (
         (lambda v: v is None or (isinstance(v, str) and bool(v))),
         "None or the name / path of a pretrained checkpoint, e.g. 'itnet-zero-v1'",

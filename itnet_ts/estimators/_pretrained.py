@@ -69,9 +69,11 @@ def _levels_model(model: UniversalITNet, plan) -> UniversalITNet:
         ) from None
 
 
-def zero_shot(est, df, static_df):
+def zero_shot(est, df, static_df, h=None, times=None, freq=None):
     """A copy of the pretrained ``est`` bound to the frame ``df`` (channels, scaler, time unit,
-    history), ready for ``predict``."""
+    history), ready for ``predict(h, times=, freq=)``; with ``est.zero_shot_blend``, its
+    network blended with the simple predictors on backtests of ``df`` at the queries' leads
+    (``_zero_shot_blend``; the numbers in the copy's ``validation_["zero_shot_blend"]``)."""
     if df is None:
         raise ITNetInputError(
             "a pretrained forecaster holds no data: pass the history to forecast from, "
@@ -88,13 +90,35 @@ def zero_shot(est, df, static_df):
     check_value_range(ragged, scaler, "predict(df=...)", est.scaling)
     plan = plan_outputs(est.quantiles, est.level)
     bound = copy.copy(est)
-    FittedState(
+    state = FittedState(
         model=_levels_model(model, plan), config=model.cfg, spec=spec, time_unit=unit,
         horizon=_training_horizon(est, ragged, spec, unit), scaler=scaler,
         n_series=ragged.n_series, train_result=TrainResult(-1, math.nan), quantile_plan=plan,
         covariates=cov, history=ragged, validation=None,
-    ).apply(bound)  # fmt: skip
+    )  # fmt: skip
+    state.apply(bound)
+    if est.zero_shot_blend and (h is not None or times is not None):
+        state.model, summary = _blend(bound, ragged, h, times, freq)
+        state.validation = {"zero_shot_blend": summary}
+        state.apply(bound)
     return bound
+
+
+def _blend(bound, ragged, h, times, freq):
+    """(the bound network blended on backtests of ``ragged``, the blend's summary)."""
+    from itnet_ts.data._queries import explicit_queries
+    from itnet_ts.estimators._zero_shot_blend import calibrate_zero_shot, query_horizon
+
+    if times is not None:
+        q_series, q_time, _ = explicit_queries(ragged, times, bound.spec_, bound.channels_, True)
+    else:
+        q_series, q_time, _ = bound._horizon_queries(ragged, h, freq)
+    horizon = query_horizon(ragged, q_series, q_time)
+    network = bound.model_
+    return calibrate_zero_shot(
+        network, ragged, bound.scaler_, bound.time_unit_, horizon, bound.max_history,
+        bound.batch_size, next(network.parameters()).device,
+    )  # fmt: skip
 
 
 def _no_covariates(est, static_df) -> None:

@@ -57,7 +57,9 @@ def test_unseen_names_and_time_units():
     )
     named = named.sort(keys)
     assert named.select(keys).equals(base.select(keys))
-    np.testing.assert_allclose(named["y_hat"].to_numpy(), base["y_hat"].to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(
+        named["y_hat"].to_numpy(), base["y_hat"].to_numpy(), rtol=1e-5, atol=1e-6
+    )
     # the same series in days instead of hours: same forecasts at the same instants
     days = hist.with_columns(pl.col("ds") / 24.0)
     q = hist.group_by("unique_id").agg(pl.col("ds").max() + 1.5)
