@@ -114,6 +114,10 @@ class ITNetForecaster(BaseEstimator):
         verbose: show a progress bar while training.
         checkpoint: a pretrained network (``None``: train from scratch): the name of a shipped
             checkpoint or a path; see ``pretrained`` and docs/pretrained.md.
+        zero_shot_blend: zero-shot only (a pretrained forecaster predicting with no ``fit``):
+            blend the network's forecast per channel with simple predictors (persistence,
+            history mean, ...), weights fitted on backtests over the history given to
+            ``predict`` (numbers in ``zero_shot_blend_``); ``False``: the network alone.
     """
 
     @classmethod
@@ -158,6 +162,7 @@ class ITNetForecaster(BaseEstimator):
         random_state: int | None = 0,
         verbose: bool = True,
         checkpoint: str | None = None,
+        zero_shot_blend: bool = True,
     ):
         self.horizon = horizon
         self.time_unit = time_unit
@@ -193,6 +198,7 @@ class ITNetForecaster(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.checkpoint = checkpoint
+        self.zero_shot_blend = zero_shot_blend
 
     # ---- fit -----------------------------------------------------------------------------
     def fit(
@@ -300,7 +306,9 @@ class ITNetForecaster(BaseEstimator):
         if (h is None) == (times is None):
             raise ITNetInputError("pass exactly one of h= (a horizon) or times= (query times)")
         if self.checkpoint is not None and getattr(self, "spec_", None) is None:
-            return zero_shot(self, df, static_df).predict(h, df=df, times=times, freq=freq)
+            bound = zero_shot(self, df, static_df, h=h, times=times, freq=freq)
+            self.zero_shot_blend_ = (bound.validation_ or {}).get("zero_shot_blend")
+            return bound.predict(h, df=df, times=times, freq=freq)
         self._check_fitted()
         state = FittedState.of(self)
         ragged, spec = self._forecast_history(df, static_df)

@@ -46,8 +46,11 @@ def test_blend_learns_the_history_mean_on_noisy_levels():
     mse_blend, mse_alone, mse_mean = _mse(blend, fut), _mse(alone, fut), _mse(mean, fut)
     assert mse_blend < mse_alone
     assert mse_blend < 1.05 * mse_mean
+    est = ITNetForecaster.pretrained(verbose=False)
+    est.predict(df=hist, times=times)
+    s = est.zero_shot_blend_  # the last zero-shot call's backtest and weights
     bound = zero_shot(ITNetForecaster.pretrained(verbose=False), hist, None, times=times)
-    s = bound.validation_["zero_shot_blend"]
+    assert bound.validation_["zero_shot_blend"] == s
     per_bucket = s["per_channel"]["x"]["weights"]  # one dict per lead bucket
     assert len(per_bucket) == len(s["lead_edges"]) + 1
     for w in per_bucket:
