@@ -50,6 +50,12 @@ VARIANTS: dict[str, dict] = {
     # training batches from length-sorted pools of 32 batches instead of at random
     # ("_bucket" sets itnet_ts.estimators._batches.BUCKET for the run)
     "bucketed": {"_bucket": 32},
+    # the mix start alone, and with a moving average of the weights kept instead of the last
+    # step's ("_average" sets itnet_ts.estimators._engine.AVERAGE_DECAY for the run)
+    "mix": {"start": "mix"},
+    "mix-average": {"start": "mix", "_average": 0.999},
+    # issue 12: the encoder's integral estimated from M(N) sampled points while training
+    "mix-monte-carlo": {"start": "mix", "integration": "monte_carlo"},
     # the shipped pretrained network (issue 13; pretrained without PhysioNet): as shipped,
     # its head and channel adapter fine-tuned, or every weight fine-tuned
     "pretrained-zero-shot": {"checkpoint": "itnet-zero-v1", "finetune": "zero-shot"},
@@ -90,12 +96,13 @@ def run_one(name: str, seed: int, args, data) -> dict:
     (``itnet_ts.bench.runs.run_model("itnet", ...)``: ``fit(cutoffs=, val_df=, val_cutoffs=)``,
     ``predict(df=, times=)``)."""
     from itnet_ts.bench.runs import run_model
-    from itnet_ts.estimators import _batches
+    from itnet_ts.estimators import _batches, _engine
 
     print(f"  [{name} s{seed}] training ...", flush=True)
     params = _variant(name)
-    default_bucket = _batches.BUCKET
+    default_bucket, default_average = _batches.BUCKET, _engine.AVERAGE_DECAY
     _batches.BUCKET = params.pop("_bucket", default_bucket)
+    _engine.AVERAGE_DECAY = params.pop("_average", default_average)
     try:
         return run_model(
             "itnet",
@@ -108,7 +115,7 @@ def run_one(name: str, seed: int, args, data) -> dict:
             variant=name,
         )
     finally:
-        _batches.BUCKET = default_bucket
+        _batches.BUCKET, _engine.AVERAGE_DECAY = default_bucket, default_average
 
 
 def load_data(data_dir: Path):

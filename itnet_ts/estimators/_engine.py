@@ -90,6 +90,13 @@ def seeded(seed: int, device: torch.device) -> Iterator[None]:
         yield
 
 
+#: validate and keep an exponential moving average of the weights over the optimizer steps
+#: (``_training.WeightAverage``, e.g. 0.999) instead of the last step's: None (off). Measured
+#: (benchmarks/RESULTS.md, "A moving average of the weights"): level on PhysioNet, worse on
+#: the small real hold-out sets, so not a default.
+AVERAGE_DECAY: float | None = None
+
+
 def train_network(
     model: ITNet, batches: TrainingBatches, strategy, est, label: str = "training"
 ) -> TrainResult:
@@ -115,4 +122,5 @@ def train_network(
         # network improves: early stopping waits for a third of max_epochs
         min_epochs=est.max_epochs // 3,
         label=label,
+        average_decay=AVERAGE_DECAY,
     )

@@ -4,6 +4,7 @@ in ``_batches.py``; the baseline start and fallback around it in ``_fallback.py`
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -168,6 +169,7 @@ def fit_model(
     keep_start: bool = False,
     min_epochs: int = 0,
     label: str = "training",
+    average_decay: float | None = None,
 ) -> TrainResult:
     """Train ``model`` in place and load its best-validation weights.
 
@@ -186,8 +188,11 @@ def fit_model(
     so training never ends worse on validation than where it started. ``min_epochs``: early
     stopping waits until that many epochs have run (a network whose head starts at zero can
     sit on a plateau near its start for several epochs before it improves).
+    ``average_decay``: validate and keep an exponential moving average of the weights over
+    the optimizer steps (:class:`WeightAverage`) instead of the last step's weights.
     """
     steps = _Steps(model, device, loss, quantiles, channel_weights, grad_clip, distributed)
+    steps.average = None if average_decay is None else WeightAverage(model, average_decay)
     validate = steps.validator(val_batches, val_score)  # None: no validation
     opt, sched = _optimizer(model, learning_rate, weight_decay, schedule, max_epochs)
     best, best_state = TrainResult(best_epoch=-1, best_val_loss=math.inf), None
@@ -206,16 +211,15 @@ def fit_model(
         if sched is not None:
             sched.step()
         seconds = time.perf_counter() - t0
-        val_loss = train_loss if validate is None else validate()
+        val_loss, state = steps.validate_epoch(validate, train_loss, best.best_val_loss)
         if not math.isfinite(val_loss):
             _diverged(epoch, "validation loss", val_loss)
         best.history.append(
             {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": seconds}
         )
         bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val_loss:.4f}")
-        if val_loss < best.best_val_loss:
-            best.best_val_loss, best.best_epoch = val_loss, epoch
-            best_state = copy.deepcopy(model.state_dict())
+        if state is not None:
+            best.best_val_loss, best.best_epoch, best_state = val_loss, epoch, state
         elif epoch - best.best_epoch >= patience and epoch + 1 >= min_epochs:
             break
     bar.close()
@@ -249,6 +253,7 @@ class _Steps:
     grad_clip: float
     distributed: object | None
     grad_norms: list[float] = field(default_factory=list)
+    average: WeightAverage | None = None
 
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
@@ -300,11 +305,56 @@ class _Steps:
                 _diverged(epoch, "gradient norm", float(grad_norm))
             self.grad_norms.append(float(grad_norm))
             opt.step()
+            if self.average is not None:
+                self.average.update()
             total += float(sse.detach())
             count += int(n)
         if dist is not None:
             total, count = dist.sum(total, count)
         return total / max(count, 1)
+
+    def validate_epoch(self, validate, train_loss: float, best_loss: float):
+        """(the epoch's validation loss, a copy of the weights it scored where it beats
+        ``best_loss`` else None); the averaged weights when they are kept; without
+        validation the training loss."""
+        swap = self.average.swapped() if self.average is not None else contextlib.nullcontext()
+        with swap:
+            val_loss = train_loss if validate is None else validate()
+            better = val_loss < best_loss
+            return val_loss, copy.deepcopy(self.model.state_dict()) if better else None
+
+
+class WeightAverage:
+    """Exponential moving average of a model's floating-point parameters over optimizer steps:
+    ``avg <- d avg + (1 - d) param`` with ``d = min(decay, (1 + t) / (10 + t))`` at step ``t``
+    (a short average early on, about ``1 / (1 - decay)`` steps later)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"average_decay must be in (0, 1), got {decay}")
+        self.model, self.decay, self.steps = model, decay, 0
+        self.params = [p for p in model.parameters() if p.is_floating_point()]
+        self.avg = [p.detach().clone() for p in self.params]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.steps += 1
+        d = min(self.decay, (1.0 + self.steps) / (10.0 + self.steps))
+        torch._foreach_lerp_(self.avg, [p.detach() for p in self.params], 1.0 - d)
+
+    @contextlib.contextmanager
+    def swapped(self):
+        """Inside the block the model's parameters are the averages; restored after."""
+        with torch.no_grad():
+            current = [p.detach().clone() for p in self.params]
+            for p, a in zip(self.params, self.avg, strict=True):
+                p.copy_(a)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, c in zip(self.params, current, strict=True):
+                    p.copy_(c)
 
 
 def _diverged(epoch: int, what: str, value: float):
