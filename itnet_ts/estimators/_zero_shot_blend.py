@@ -5,8 +5,8 @@ history mean or persistence is the better forecast (a noisy stable level, a mono
 curve), the network alone can lose to it. Before a zero-shot ``predict(df=...)`` forecasts,
 :func:`calibrate_zero_shot` backtests the network and the simple predictors on rolling-origin
 windows over ``df``'s own series (cutoffs inside each history, the targets the observations
-that follow within the forecast's lead) and fits, per channel, the convex blend of them with
-the least squared error (``itnet_ts.model.blend``). Nothing is trained, only the history is
+that follow within the forecast's lead) and fits, per channel and lead bucket, the convex
+blend of them with the least squared error (``itnet_ts.model.blend``). Nothing is trained, only the history is
 used, and the forecast is the network's wherever the backtest has too few targets to say
 otherwise.
 """
@@ -35,7 +35,8 @@ __all__ = ["BLEND_COMPONENTS", "calibrate_zero_shot", "query_horizon"]
 BLEND_COMPONENTS = ("network", *PREDICTORS[:N_PREDICTORS_V2])
 #: backtest windows: about this many per series, but at least / at most the bounds below
 #: (evenly spread over the series and their histories): bounds the calibration's cost at a few
-#: zero-shot forecasts of that many windows (about 0.25 s for 160 on one CPU thread)
+#: zero-shot forecasts of that many windows (256 took about 0.5 s on the bundled sample, one
+#: CPU thread)
 WINDOWS_PER_SERIES = 4
 MIN_BACKTEST_WINDOWS = 128
 MAX_BACKTEST_WINDOWS = 512
