@@ -332,7 +332,7 @@ class WeightAverage:
     def __init__(self, model: torch.nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
             raise ValueError(f"average_decay must be in (0, 1), got {decay}")
-        self.model, self.decay, self.steps = model, decay, 0
+        self.decay, self.steps = decay, 0
         self.params = [p for p in model.parameters() if p.is_floating_point()]
         self.avg = [p.detach().clone() for p in self.params]
 

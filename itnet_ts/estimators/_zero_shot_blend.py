@@ -6,14 +6,15 @@ curve), the network alone can lose to it. Before a zero-shot ``predict(df=...)``
 :func:`calibrate_zero_shot` backtests the network and the simple predictors on rolling-origin
 windows over ``df``'s own series (cutoffs inside each history, the targets the observations
 that follow within the forecast's lead) and fits, per channel and lead bucket, the convex
-blend of them with the least squared error (``itnet_ts.model.blend``). Nothing is trained, only the history is
-used, and the forecast is the network's wherever the backtest has too few targets to say
-otherwise.
+blend of them with the least squared error (``itnet_ts.model.blend``). Nothing is trained,
+only the history is used, and the forecast is the network's wherever the backtest has too
+few targets to say otherwise.
 """
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -23,10 +24,9 @@ from itnet_ts.estimators._batches import predict_windows
 from itnet_ts.model.baselines import N_PREDICTORS_V2, PREDICTORS
 from itnet_ts.model.blend import (
     PredictorBlend,
-    blend_stats,
+    blend_components,
     lead_bucket_weights,
     query_leads,
-    simplex_weights,
 )
 
 __all__ = ["BLEND_COMPONENTS", "calibrate_zero_shot", "query_horizon"]
@@ -73,33 +73,24 @@ def calibrate_zero_shot(network, ragged, scaler, unit: float, horizon: float, ma
     the backtest MSE (scaled units) of the network, persistence, the history mean and the
     blend (in-sample: the blend's weights were fitted on these targets), and the weights."""
     windows = _backtest_windows(ragged, horizon)
-    C = len(ragged.channels)
+    C, M = len(ragged.channels), len(BLEND_COMPONENTS)
     if windows is None:
-        weights = np.zeros((C, len(BLEND_COMPONENTS)))
+        weights = np.zeros((C, M))
         weights[:, 0] = 1.0
         return PredictorBlend(network, weights).to(device), {"n_windows": 0, "n_targets": 0}
-    blend = PredictorBlend(network, np.zeros((C, len(BLEND_COMPONENTS)))).to(device)
     out = predict_windows(
-        _Components(blend), ragged, windows, scaler, unit, batch_size, max_history, device
-    )  # (T, 1 + K + 1): the components, then the lead
+        _Components(network, M - 1), ragged, windows, scaler, unit, batch_size, max_history, device
+    )  # (T, M + 1): the components, then the lead
     y = windows.q_target
     known = np.isfinite(y)
     chan = windows.q_chan[known]
     comp, lead, y = out[known, :-1], out[known, -1], scaler.transform(y[known], chan)
-    if LEAD_BUCKETS > 1:
-        edges = np.quantile(lead, np.arange(1, LEAD_BUCKETS) / LEAD_BUCKETS)
-        bucket = np.searchsorted(edges, lead, side="right")
-        weights, pooled = lead_bucket_weights(comp, y, chan, bucket, C, LEAD_BUCKETS,
-                                              SHRINK_TARGETS)  # fmt: skip
-        blend = PredictorBlend(network, weights, edges).to(device)
-        w_target = weights[chan, bucket]
-    else:
-        G, b, _yy, n = blend_stats(comp, y, chan, C)
-        weights, pooled = simplex_weights(G, b, n, SHRINK_TARGETS)
-        weights = weights[:, None, :]  # (C, 1, M)
-        blend.weights.copy_(blend.weights.new_tensor(weights))
-        w_target = weights[chan, 0]
-    summary = _summary(ragged.channels, windows, comp, y, chan, w_target, weights, pooled)
+    edges = np.quantile(lead, np.arange(1, LEAD_BUCKETS) / LEAD_BUCKETS)  # empty for one bucket
+    bucket = np.searchsorted(edges, lead, side="right")
+    weights, pooled = lead_bucket_weights(comp, y, chan, bucket, C, LEAD_BUCKETS, SHRINK_TARGETS)
+    blend = PredictorBlend(network, weights, edges).to(device)
+    summary = _summary(ragged.channels, windows, comp, y, chan, weights[chan, bucket], weights,
+                       pooled)  # fmt: skip
     summary["lead_edges"] = blend.lead_edges.tolist()
     return blend, summary
 
@@ -121,26 +112,26 @@ def _backtest_windows(ragged, horizon: float):
 
 
 class _Components:
-    """``predict_windows``' view of a blend: outputs the components and the lead
-    (B, Q, 1 + K + 1)."""
+    """``predict_windows``' view of ``network``: outputs its median, the first ``k`` simple
+    predictors and the lead (B, Q, 1 + k + 1)."""
 
-    def __init__(self, blend: PredictorBlend):
-        self.blend = blend
-        self.cfg = type("cfg", (), {"n_outputs": blend.n_predictors + 2})()
+    def __init__(self, network, k: int):
+        self.network, self.k = network, k
+        self.cfg = SimpleNamespace(n_outputs=k + 2)
 
     def eval(self):
-        self.blend.eval()
+        self.network.eval()
         return self
 
     def __call__(self, batch):
-        comp = self.blend.components(batch)
+        comp = blend_components(self.network, batch, self.k)
         return torch.cat([comp, query_leads(batch).to(comp.dtype)[..., None]], dim=-1)
 
 
 def _summary(channels, windows, comp, y, chan, w_target, weights, pooled) -> dict:
     names = ("network", "persistence", "history_mean")
     cols = [0, 1 + PREDICTORS.index("last_value"), 1 + PREDICTORS.index("history_mean")]
-    err = {k: (comp[:, i] - y) ** 2 for k, i in zip(names, cols, strict=False)}
+    err = {k: (comp[:, i] - y) ** 2 for k, i in zip(names, cols, strict=True)}
     err["blend"] = ((w_target * comp).sum(1) - y) ** 2
 
     def scores(sel) -> dict:

@@ -27,6 +27,7 @@ from itnet_ts.model.baselines import N_EW, N_PREDICTORS_V2, ew_stats, predictor_
 __all__ = [
     "PredictorBlend",
     "batch_predictors",
+    "blend_components",
     "blend_stats",
     "lead_bucket_weights",
     "query_leads",
@@ -62,6 +63,15 @@ def query_leads(batch: Batch, tau_last: Tensor | None = None) -> Tensor:
     return (batch.q_tau - tau_last[:, None]).clamp(min=0)
 
 
+def blend_components(network: nn.Module, batch: Batch, k: int, raw: Tensor | None = None):
+    """(B, Q, 1 + k): ``network``'s median (``raw``: its outputs on ``batch`` if already
+    computed), then the first ``k`` simple predictors."""
+    if raw is None:
+        raw = network(batch)
+    P = batch_predictors(batch, k).to(raw.dtype)
+    return torch.cat([raw[..., :1], P], dim=-1)
+
+
 class PredictorBlend(nn.Module):
     """``network`` with its median replaced by a per-channel convex blend of the median and
     the simple predictors: ``forward(batch) -> (B, Q, n_outputs)`` raw outputs.
@@ -93,10 +103,7 @@ class PredictorBlend(nn.Module):
 
     def components(self, batch: Batch, raw: Tensor | None = None) -> Tensor:
         """(B, Q, 1 + K): the network's median, then the K simple predictors."""
-        if raw is None:
-            raw = self.network(batch)
-        P = batch_predictors(batch, self.n_predictors).to(raw.dtype)
-        return torch.cat([raw[..., :1], P], dim=-1)
+        return blend_components(self.network, batch, self.n_predictors, raw)
 
     def forward(self, batch: Batch) -> Tensor:
         raw = self.network(batch)
@@ -169,6 +176,8 @@ def lead_bucket_weights(
     C, L = n_channels, n_buckets
     G, b, _, n = blend_stats(comp, y, chan, C)
     Gc, bc, pooled = _channel_problems(G, b, n, shrink)
+    if L == 1:  # the channel's own weights (simplex_weights)
+        return _project_descent(Gc, bc, 500)[:, None, :], pooled
     Gl, bl, _, nl = blend_stats(comp, y, chan * L + bucket, C * L)
     Gc, bc = np.repeat(Gc, L, axis=0), np.repeat(bc, L, axis=0)
     Gl = (nl[:, None, None] * Gl + shrink * Gc) / (nl + shrink)[:, None, None]
